@@ -1,0 +1,29 @@
+#!/usr/bin/env bash
+# Installs what eventrules needs on a fresh machine: Java + Maven (for the local broker), a
+# virtualenv with the package and its test extras, and the Kafka broker jars from Maven Central.
+# Idempotent: a second run only checks. Sourced by scripts/test.sh and scripts/run.sh.
+set -euo pipefail
+cd "$(dirname "${BASH_SOURCE[0]}")/.."
+
+if ! command -v java >/dev/null 2>&1 || ! command -v mvn >/dev/null 2>&1; then
+  echo "== installing Java 17 and Maven (apt)"
+  apt-get update -qq && apt-get install -y -qq openjdk-17-jre-headless maven >/dev/null
+fi
+
+PYTHON=${PYTHON:-python3}
+if [ ! -x .venv/bin/python ]; then
+  echo "== creating .venv"
+  "$PYTHON" -m venv .venv
+fi
+stamp=.venv/.eventrules-installed
+if [ ! -f "$stamp" ] || [ pyproject.toml -nt "$stamp" ]; then
+  echo "== installing eventrules and its test dependencies"
+  .venv/bin/python -m pip install -q --upgrade pip
+  .venv/bin/python -m pip install -q -e '.[test]'
+  touch "$stamp"
+fi
+
+if ! ls kafka/target/dependency/kafka_2.13-*.jar >/dev/null 2>&1; then
+  echo "== resolving the Apache Kafka broker jars from Maven Central"
+  mvn -q -B -f kafka/pom.xml dependency:copy-dependencies -DincludeScope=runtime
+fi

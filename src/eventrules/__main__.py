@@ -1,0 +1,5 @@
+"""``python -m eventrules`` runs the command-line interface."""
+
+from eventrules.cli.main import main
+
+main()

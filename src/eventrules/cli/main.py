@@ -1,0 +1,32 @@
+"""Entry point of the ``eventrules`` console script."""
+
+from __future__ import annotations
+
+import click
+
+from eventrules import __version__
+from eventrules.cli.broker import broker
+from eventrules.cli.config import config
+from eventrules.cli.definitions import dry_run_command, validate_command
+from eventrules.cli.rules import rules
+from eventrules.cli.topics import topics
+from eventrules.cli.worker import worker
+
+
+@click.group(context_settings={"help_option_names": ["-h", "--help"]})
+@click.version_option(__version__, prog_name="eventrules")
+def cli() -> None:
+    """Kafka-native workflow automation and business rules."""
+
+
+cli.add_command(broker)
+cli.add_command(topics)
+cli.add_command(config)
+cli.add_command(validate_command)
+cli.add_command(dry_run_command)
+cli.add_command(worker)
+cli.add_command(rules)
+
+
+def main() -> None:
+    cli()

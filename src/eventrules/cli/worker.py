@@ -1,0 +1,53 @@
+"""``eventrules worker``: run a stream worker with its web server."""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+
+import click
+
+from eventrules.errors import EventRulesError
+from eventrules.runtime.worker import Worker
+from eventrules.settings import Settings
+
+
+@click.command()
+@click.option("--web-port", type=int, default=None, help="Port of /metrics, /healthz, /readyz.")
+@click.option("--web-host", default=None, help="Address the web server binds (default 127.0.0.1).")
+@click.option(
+    "--processing-guarantee",
+    type=click.Choice(["at_least_once", "exactly_once"]),
+    default=None,
+    help="Delivery mode for topic outputs (see README, 'Delivery semantics').",
+)
+@click.option(
+    "--loglevel",
+    default="info",
+    show_default=True,
+    type=click.Choice(["critical", "error", "warning", "info", "debug"]),
+)
+def worker(
+    web_port: int | None, web_host: str | None, processing_guarantee: str | None, loglevel: str
+) -> None:
+    """Consume events, run matching workflows, answer rule requests. Runs until stopped."""
+    logging.basicConfig(
+        level=loglevel.upper(), format="%(asctime)s %(levelname)s %(name)s: %(message)s"
+    )
+    overrides: dict[str, object] = {}
+    if web_port is not None:
+        overrides["web_port"] = web_port
+    if web_host is not None:
+        overrides["web_host"] = web_host
+    if processing_guarantee is not None:
+        overrides["processing_guarantee"] = processing_guarantee
+    try:
+        settings = Settings(**overrides)  # type: ignore[arg-type]
+        running = Worker.build(settings)
+    except EventRulesError as exc:
+        raise click.ClickException(str(exc)) from None
+    click.echo(
+        f"eventrules worker {settings.app_id} on {settings.bootstrap_servers} "
+        f"({settings.processing_guarantee}), web on {settings.web_host}:{settings.web_port}"
+    )
+    asyncio.run(running.run())

@@ -1,0 +1,182 @@
+"""The pure workflow engine: event + current definitions -> ordered plan, or a trace.
+
+No I/O and no clock: time facts come from the event's own ``time``. The engine keeps one
+compiled form per workflow id and a :class:`TriggerIndex` per trigger, rebuilt lazily on the
+first event after a change, so workflows on other triggers cost an event nothing.
+
+Replacing a definition (:meth:`Engine.upsert`):
+
+* a higher ``version`` replaces the current one;
+* the same version with identical content is a no-op (replaying a compacted topic);
+* the same version with different content also replaces it: the definitions topic is ordered,
+  so its latest record wins; versions only stop a definition going backwards;
+* a lower version is ignored as stale.
+
+The new definition is compiled before anything changes, so a bad one leaves the old in place.
+"""
+
+from __future__ import annotations
+
+import enum
+from collections.abc import Mapping
+from datetime import UTC, tzinfo
+from typing import Any
+
+from eventrules.catalog import TriggerCatalog
+from eventrules.compiled import CompiledWorkflow, compile_workflow
+from eventrules.conditions import Facts
+from eventrules.matching import TriggerIndex
+from eventrules.models.events import Event
+from eventrules.models.workflows import Workflow
+from eventrules.plan import Plan, PlannedWorkflow, RenderedAction, WorkflowTrace
+
+__all__ = ["Engine", "UpsertOutcome", "event_facts", "template_context"]
+
+
+class UpsertOutcome(enum.Enum):
+    ADDED = "added"
+    REPLACED = "replaced"
+    UNCHANGED = "unchanged"
+    STALE = "stale"
+
+
+def event_facts(event: Event, timezone: tzinfo = UTC) -> Facts:
+    """Facts for conditions: the event data plus time facts in ``timezone``."""
+    return Facts(event.data, event.time, event.envelope, timezone)
+
+
+def template_context(event: Event) -> dict[str, Any]:
+    """Variables for action templates: the data's keys, and ``event`` unless the data has one."""
+    return {"event": event.envelope(), **event.data}
+
+
+class Engine:
+    """Holds compiled workflows; single-threaded like the stream worker that calls it."""
+
+    def __init__(self, catalog: TriggerCatalog | None = None, *, timezone: tzinfo = UTC) -> None:
+        self.catalog = catalog if catalog is not None else TriggerCatalog.load()
+        self.timezone = timezone
+        self._compiled: dict[str, CompiledWorkflow] = {}
+        self._by_trigger: dict[str, dict[str, CompiledWorkflow]] = {}
+        self._indexes: dict[str, TriggerIndex] = {}
+
+    def __len__(self) -> int:
+        return len(self._compiled)
+
+    def __contains__(self, workflow_id: object) -> bool:
+        return workflow_id in self._compiled
+
+    def get(self, workflow_id: str) -> Workflow | None:
+        compiled = self._compiled.get(workflow_id)
+        return compiled.workflow if compiled is not None else None
+
+    def workflows(self) -> list[Workflow]:
+        return [compiled.workflow for compiled in self._compiled.values()]
+
+    def upsert(self, workflow: Workflow) -> UpsertOutcome:
+        """Compile and install ``workflow``; raises DefinitionError and changes nothing if bad."""
+        current = self._compiled.get(workflow.id)
+        if current is not None:
+            if workflow.version < current.workflow.version:
+                return UpsertOutcome.STALE
+            if workflow.version == current.workflow.version and workflow == current.workflow:
+                return UpsertOutcome.UNCHANGED
+        compiled = compile_workflow(workflow, self.catalog)
+        if current is not None:
+            self._discard(current)
+        self._compiled[workflow.id] = compiled
+        self._by_trigger.setdefault(workflow.trigger, {})[workflow.id] = compiled
+        self._indexes.pop(workflow.trigger, None)
+        return UpsertOutcome.ADDED if current is None else UpsertOutcome.REPLACED
+
+    def remove(self, workflow_id: str) -> bool:
+        current = self._compiled.pop(workflow_id, None)
+        if current is None:
+            return False
+        self._discard(current)
+        return True
+
+    def _discard(self, compiled: CompiledWorkflow) -> None:
+        trigger = compiled.workflow.trigger
+        self._by_trigger.get(trigger, {}).pop(compiled.workflow.id, None)
+        self._indexes.pop(trigger, None)
+
+    def _index(self, trigger: str) -> TriggerIndex | None:
+        index = self._indexes.get(trigger)
+        if index is None:
+            members = self._by_trigger.get(trigger)
+            if not members:
+                return None
+            enabled = [c for c in members.values() if c.workflow.enabled]
+            index = self._indexes[trigger] = TriggerIndex(enabled)
+        return index
+
+    def facts(self, event: Event) -> Facts:
+        return event_facts(event, self.timezone)
+
+    def match(self, event: Event, facts: Mapping[str, Any] | None = None) -> list[CompiledWorkflow]:
+        """The enabled workflows whose trigger and conditions match, in plan order."""
+        index = self._index(event.type)
+        if index is None:
+            return []
+        return index.match(facts if facts is not None else self.facts(event))
+
+    def plan(self, event: Event) -> Plan:
+        """The ordered plan; an action whose template fails is marked failed, others still run."""
+        matched = self.match(event)
+        context = template_context(event) if matched else {}
+        planned = tuple(
+            PlannedWorkflow(
+                compiled.workflow.id,
+                compiled.workflow.name,
+                compiled.workflow.version,
+                compiled.workflow.priority,
+                compiled.render(context),
+            )
+            for compiled in matched
+        )
+        return Plan(event.id, event.type, planned)
+
+    def render_actions(self, workflow_id: str, event: Event) -> tuple[RenderedAction, ...]:
+        """The workflow's actions rendered for ``event`` whether or not it would fire (dry run)."""
+        return self._require(workflow_id).render(template_context(event))
+
+    def trace(self, workflow_id: str, event: Event) -> WorkflowTrace:
+        """Why ``workflow_id`` would or would not fire for ``event``; raises KeyError if unknown."""
+        compiled = self._require(workflow_id)
+        workflow = compiled.workflow
+        facts = self.facts(event)
+        condition = compiled.condition.explain(facts) if compiled.condition is not None else None
+        trigger_matched = workflow.trigger == event.type
+        reasons = []
+        if not workflow.enabled:
+            reasons.append("the workflow is disabled")
+        if not trigger_matched:
+            reasons.append(f"its trigger is {workflow.trigger}, the event is {event.type}")
+        if condition is not None and not condition.outcome:
+            reasons.extend(
+                f"condition {leaf.text!r} failed: {leaf.reason}" for leaf in condition.failing()
+            )
+        fired = not reasons
+        if fired:
+            reasons.append(
+                "conditions matched" if condition is not None else "no conditions: always fires"
+            )
+        return WorkflowTrace(
+            workflow_id=workflow.id,
+            workflow_version=workflow.version,
+            event_id=event.id,
+            event_type=event.type,
+            fired=fired,
+            enabled=workflow.enabled,
+            trigger=workflow.trigger,
+            trigger_matched=trigger_matched,
+            condition=condition,
+            reasons=tuple(reasons),
+        )
+
+    def _require(self, workflow_id: str) -> CompiledWorkflow:
+        compiled = self._compiled.get(workflow_id)
+        if compiled is None:
+            raise KeyError(f"no workflow {workflow_id!r} in the engine")
+        return compiled

@@ -1,0 +1,136 @@
+"""Every error eventrules raises on purpose derives from :class:`EventRulesError`.
+
+The tree::
+
+    EventRulesError
+    ├── DefinitionError            a workflow/rule/topic definition is invalid (carries field paths)
+    │   ├── ConditionSyntaxError   a condition shorthand could not be parsed (carries the column)
+    │   └── UnknownTriggerError    a workflow names a trigger the catalog does not declare
+    ├── TemplateError              an action template failed to compile or render safely
+    ├── RuleEvaluationError        a rule evaluation request is unusable (carries the field)
+    ├── ConfigurationError         settings or files on disk are unusable
+    ├── WebhookError               a webhook call cannot be made as asked (bad url, unknown secret)
+    │   └── WebhookBlockedError    the SSRF guard refused the destination (carries host, address)
+    ├── PoisonEventError           a record is not a usable event (carries a short reason code)
+    └── KafkaError                 talking to the broker failed
+        ├── BrokerUnavailableError no broker answered in time
+        └── TopicError             creating or inspecting a topic failed
+
+Errors carry context (the definition id, the field path, topic/partition/offset) as attributes so a
+caller can log or dead-letter them without parsing the message.
+"""
+
+from __future__ import annotations
+
+__all__ = [
+    "BrokerUnavailableError",
+    "ConditionSyntaxError",
+    "ConfigurationError",
+    "DefinitionError",
+    "EventRulesError",
+    "KafkaError",
+    "PoisonEventError",
+    "RuleEvaluationError",
+    "TemplateError",
+    "TopicError",
+    "UnknownTriggerError",
+    "WebhookBlockedError",
+    "WebhookError",
+]
+
+
+class EventRulesError(Exception):
+    """Base of every error raised on purpose by eventrules."""
+
+
+class DefinitionError(EventRulesError):
+    """A definition failed validation; ``problems`` lists ``(field path, reason)`` pairs."""
+
+    def __init__(
+        self,
+        message: str,
+        *,
+        definition_id: str | None = None,
+        problems: list[tuple[str, str]] | None = None,
+    ) -> None:
+        self.definition_id = definition_id
+        self.problems = problems or []
+        super().__init__(message)
+
+    def __str__(self) -> str:
+        head = super().__str__()
+        if not self.problems:
+            return head
+        lines = [head, *(f"  - {path or '<root>'}: {reason}" for path, reason in self.problems)]
+        return "\n".join(lines)
+
+
+class ConditionSyntaxError(DefinitionError):
+    """A one-line condition could not be parsed; ``column`` points at the offending character."""
+
+    def __init__(self, message: str, *, text: str, column: int) -> None:
+        self.text = text
+        self.column = column
+        super().__init__(f"{message} at column {column + 1}: {text!r}")
+
+
+class UnknownTriggerError(DefinitionError):
+    """A workflow's trigger is not in the trigger catalog."""
+
+
+class TemplateError(EventRulesError):
+    """An action parameter template could not be compiled or rendered in the sandbox."""
+
+
+class RuleEvaluationError(EventRulesError):
+    """A rule evaluation request cannot be answered: an unknown rule type or policy, a naive
+    evaluation time, or a pricing request whose price field is not a number."""
+
+    def __init__(self, message: str, *, field: str | None = None) -> None:
+        self.field = field
+        super().__init__(message)
+
+
+class ConfigurationError(EventRulesError):
+    """Settings or files on disk are unusable."""
+
+
+class PoisonEventError(EventRulesError):
+    """A record is not a usable event; ``reason`` is a short code used as a metric label."""
+
+    def __init__(self, reason: str, detail: str) -> None:
+        self.reason = reason
+        self.detail = detail
+        super().__init__(f"{reason}: {detail}")
+
+
+class KafkaError(EventRulesError):
+    """Talking to the Kafka broker failed."""
+
+
+class BrokerUnavailableError(KafkaError):
+    """No broker answered within the allowed time."""
+
+
+class TopicError(KafkaError):
+    """Creating, describing or altering a topic failed."""
+
+    def __init__(self, message: str, *, topic: str | None = None) -> None:
+        self.topic = topic
+        super().__init__(message)
+
+
+class WebhookError(EventRulesError):
+    """A webhook call cannot be made as asked; the executor reports it as a failed result."""
+
+
+class WebhookBlockedError(WebhookError):
+    """The SSRF guard refused ``address`` (what ``host`` resolved to) for ``reason``."""
+
+    def __init__(self, *, host: str, address: str, reason: str, allow_list: str) -> None:
+        self.host = host
+        self.address = address
+        self.reason = reason
+        target = address if host == address else f"{host} resolves to {address},"
+        verb = "is " if host == address else ""
+        super().__init__(f"blocked: {target} {verb}{reason} (allow-list: {allow_list})")

@@ -1,0 +1,316 @@
+"""A single-node Apache Kafka 4.x broker for development, tests and CI, run with plain ``java``.
+
+The broker's jars come from Maven Central through the repository's ``kafka/pom.xml``; the broker
+runs in KRaft combined mode (broker and controller in one JVM) on 127.0.0.1. ``start`` is
+idempotent: a broker that already answers on the port is reused. Readiness is judged by a real
+client fetching cluster metadata, never by sleeping.
+"""
+
+from __future__ import annotations
+
+import base64
+import contextlib
+import logging
+import os
+import shutil
+import signal
+import subprocess
+import time
+import uuid
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+from confluent_kafka.admin import AdminClient
+
+from eventrules.errors import BrokerUnavailableError, ConfigurationError
+from eventrules.settings import Settings, find_project_file
+
+__all__ = ["LocalBroker", "wait_for_broker"]
+
+# Brokers started by this process, kept so they can be waited on (and are not reported as
+# leaked by Popen's finaliser); a broker started by an earlier CLI call is found by its pid file.
+_STARTED: dict[int, subprocess.Popen[bytes]] = {}
+
+# Connection-refused chatter while polling a broker that is still starting is expected noise.
+_PROBE_LOGGER = logging.getLogger("eventrules.localbroker.probe")
+_PROBE_LOGGER.addHandler(logging.NullHandler())
+_PROBE_LOGGER.propagate = False
+
+_LOG4J_PROPERTIES = """\
+status = warn
+appender.file.type = File
+appender.file.name = FILE
+appender.file.fileName = ${sys:kafka.logs.dir}/server.log
+appender.file.layout.type = PatternLayout
+appender.file.layout.pattern = [%d] %p %m (%c)%n
+rootLogger.level = INFO
+rootLogger.appenderRef.file.ref = FILE
+logger.kafka.name = kafka
+logger.kafka.level = INFO
+logger.apache.name = org.apache.kafka
+logger.apache.level = WARN
+"""
+
+
+def wait_for_broker(
+    bootstrap_servers: str, *, timeout: float = 60.0, client_config: dict[str, Any] | None = None
+) -> None:
+    """Block until the broker at ``bootstrap_servers`` returns metadata naming a broker."""
+    config: dict[str, Any] = {"bootstrap.servers": bootstrap_servers}
+    config.update(client_config or {})
+    admin = AdminClient(config, logger=_PROBE_LOGGER)
+    deadline = time.monotonic() + timeout
+    last_error = "no answer"
+    while time.monotonic() < deadline:
+        try:
+            metadata = admin.list_topics(timeout=min(5.0, max(0.5, deadline - time.monotonic())))
+            if metadata.brokers and metadata.controller_id is not None:
+                return
+            last_error = "metadata without brokers"
+        except Exception as exc:
+            last_error = str(exc)
+        time.sleep(0.25)
+    raise BrokerUnavailableError(
+        f"no Kafka broker answered at {bootstrap_servers} within {timeout:.0f}s ({last_error})"
+    )
+
+
+def _random_cluster_id() -> str:
+    # What `kafka-storage random-uuid` prints: URL-safe base64 of 16 random bytes, unpadded.
+    return base64.urlsafe_b64encode(uuid.uuid4().bytes).decode().rstrip("=")
+
+
+@dataclass
+class LocalBroker:
+    """A broker process owned by this project, identified by its data directory."""
+
+    port: int = 9092
+    controller_port: int = 9093
+    data_dir: Path = Path(".eventrules/kafka")
+    heap: str = "512m"
+    pom: Path | None = None
+
+    @classmethod
+    def from_settings(cls, settings: Settings) -> LocalBroker:
+        return cls(
+            port=settings.broker_port,
+            controller_port=settings.controller_port,
+            data_dir=settings.broker_data_dir,
+            heap=settings.broker_heap,
+            pom=settings.kafka_pom,
+        )
+
+    @property
+    def bootstrap_servers(self) -> str:
+        return f"127.0.0.1:{self.port}"
+
+    @property
+    def pid_file(self) -> Path:
+        return self.data_dir / "broker.pid"
+
+    @property
+    def log_dir(self) -> Path:
+        return self.data_dir / "logs"
+
+    def _pom(self) -> Path:
+        pom = self.pom or find_project_file("kafka/pom.xml")
+        if pom is None or not pom.is_file():
+            raise ConfigurationError(
+                "kafka/pom.xml not found; run from the repository or set EVENTRULES_KAFKA_POM"
+            )
+        return pom.resolve()
+
+    def jars_dir(self) -> Path:
+        """Resolve the broker jars with Maven (once; later calls reuse target/dependency)."""
+        pom = self._pom()
+        jars = pom.parent / "target" / "dependency"
+        if not any(jars.glob("kafka_2.13-*.jar")):
+            mvn = shutil.which("mvn")
+            if mvn is None:
+                raise ConfigurationError("Maven (mvn) is needed to fetch the Kafka broker jars")
+            resolved = subprocess.run(
+                [
+                    mvn,
+                    "-q",
+                    "-B",
+                    "-f",
+                    str(pom),
+                    "dependency:copy-dependencies",
+                    "-DincludeScope=runtime",
+                ],
+                check=False,
+            )
+            if resolved.returncode != 0:
+                raise ConfigurationError(f"Maven could not resolve the broker jars from {pom}")
+        return jars
+
+    def running_pid(self) -> int | None:
+        """The pid of the broker this data directory belongs to, if that process is alive."""
+        try:
+            pid = int(self.pid_file.read_text().strip())
+        except (OSError, ValueError):
+            return None
+        try:
+            os.kill(pid, 0)
+        except ProcessLookupError:
+            return None
+        except PermissionError:
+            return pid
+        # A zombie or a recycled pid is not our broker.
+        cmdline = Path(f"/proc/{pid}/cmdline")
+        with contextlib.suppress(OSError):
+            if b"kafka.Kafka" not in cmdline.read_bytes():
+                return None
+        return pid
+
+    def is_answering(self, timeout: float = 2.0) -> bool:
+        try:
+            wait_for_broker(self.bootstrap_servers, timeout=timeout)
+        except BrokerUnavailableError:
+            return False
+        return True
+
+    def _write_properties(self) -> Path:
+        data = self.data_dir.resolve()
+        properties = data / "server.properties"
+        lines = {
+            "process.roles": "broker,controller",
+            "node.id": "1",
+            "controller.quorum.bootstrap.servers": f"127.0.0.1:{self.controller_port}",
+            "listeners": (
+                f"PLAINTEXT://127.0.0.1:{self.port},CONTROLLER://127.0.0.1:{self.controller_port}"
+            ),
+            "advertised.listeners": f"PLAINTEXT://127.0.0.1:{self.port}",
+            "controller.listener.names": "CONTROLLER",
+            "inter.broker.listener.name": "PLAINTEXT",
+            "listener.security.protocol.map": "PLAINTEXT:PLAINTEXT,CONTROLLER:PLAINTEXT",
+            "log.dirs": str(data / "data"),
+            "num.partitions": "1",
+            "offsets.topic.replication.factor": "1",
+            "transaction.state.log.replication.factor": "1",
+            "transaction.state.log.min.isr": "1",
+            "share.coordinator.state.topic.replication.factor": "1",
+            "share.coordinator.state.topic.min.isr": "1",
+            "group.initial.rebalance.delay.ms": "0",
+            "auto.create.topics.enable": "false",
+            # Let the log cleaner compact small test topics quickly.
+            "log.cleaner.min.compaction.lag.ms": "0",
+        }
+        properties.write_text("".join(f"{key}={value}\n" for key, value in lines.items()))
+        return properties
+
+    def _java(
+        self, jars: Path, main: str, *args: str, extra_jvm: list[str] | None = None
+    ) -> list[str]:
+        java = shutil.which("java")
+        if java is None:
+            raise ConfigurationError("java (17 or newer) is needed to run the local Kafka broker")
+        log4j = self.data_dir.resolve() / "log4j2.properties"
+        return [
+            java,
+            *(extra_jvm or []),
+            f"-Dlog4j2.configurationFile={log4j}",
+            f"-Dkafka.logs.dir={self.log_dir.resolve()}",
+            "-cp",
+            f"{jars}/*",
+            main,
+            *args,
+        ]
+
+    def start(self, *, timeout: float = 90.0) -> bool:
+        """Start the broker unless one already answers; return True when this call started it."""
+        if self.running_pid() is not None or self.is_answering(timeout=1.0):
+            wait_for_broker(self.bootstrap_servers, timeout=timeout)
+            return False
+        jars = self.jars_dir()
+        self.log_dir.mkdir(parents=True, exist_ok=True)
+        (self.data_dir / "log4j2.properties").write_text(_LOG4J_PROPERTIES)
+        properties = self._write_properties()
+        if not (self.data_dir / "data" / "meta.properties").exists():
+            with (self.log_dir / "format.log").open("wb") as format_log:
+                formatted = subprocess.run(
+                    self._java(
+                        jars,
+                        "kafka.tools.StorageTool",
+                        "format",
+                        "--standalone",
+                        # `=` form: a generated id may start with "-".
+                        f"--cluster-id={_random_cluster_id()}",
+                        "-c",
+                        str(properties),
+                    ),
+                    check=False,
+                    stdout=format_log,
+                    stderr=subprocess.STDOUT,
+                )
+            if formatted.returncode != 0:
+                raise ConfigurationError(
+                    f"formatting the broker storage failed; see {self.log_dir / 'format.log'}"
+                )
+        with (self.log_dir / "console.log").open("ab") as console:
+            process = subprocess.Popen(
+                self._java(
+                    jars,
+                    "kafka.Kafka",
+                    str(properties),
+                    extra_jvm=[
+                        f"-Xms{self.heap}",
+                        f"-Xmx{self.heap}",
+                        "-XX:+UseG1GC",
+                        "-Djava.awt.headless=true",
+                    ],
+                ),
+                stdout=console,
+                stderr=subprocess.STDOUT,
+                stdin=subprocess.DEVNULL,
+                # Its own session: the broker outlives the CLI call that started it.
+                start_new_session=True,
+            )
+        _STARTED[process.pid] = process
+        self.pid_file.write_text(str(process.pid))
+        try:
+            wait_for_broker(self.bootstrap_servers, timeout=timeout)
+        except BrokerUnavailableError:
+            if process.poll() is not None:
+                raise BrokerUnavailableError(
+                    f"the broker exited with code {process.returncode}; see {self.log_dir}"
+                ) from None
+            raise
+        return True
+
+    def stop(self, *, timeout: float = 30.0) -> bool:
+        """Stop the broker this data directory belongs to; return True when one was stopped."""
+        pid = self.running_pid()
+        if pid is None:
+            self.pid_file.unlink(missing_ok=True)
+            return False
+        os.kill(pid, signal.SIGTERM)
+        if not _wait_gone(pid, timeout):
+            os.kill(pid, signal.SIGKILL)
+            _wait_gone(pid, 10.0)
+        self.pid_file.unlink(missing_ok=True)
+        return True
+
+
+def _wait_gone(pid: int, timeout: float) -> bool:
+    """Wait for ``pid`` to exit; a child of ours is also reaped so no zombie is left."""
+    process = _STARTED.get(pid)
+    if process is not None:
+        try:
+            process.wait(timeout)
+        except subprocess.TimeoutExpired:
+            return False
+        del _STARTED[pid]
+        return True
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        try:
+            os.kill(pid, 0)
+            stat = Path(f"/proc/{pid}/stat").read_text()
+        except (ProcessLookupError, FileNotFoundError):
+            return True
+        if stat.rsplit(")", 1)[-1].split()[0] == "Z":
+            return True  # exited; its parent (not us) reaps it
+        time.sleep(0.1)
+    return False

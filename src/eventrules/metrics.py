@@ -1,0 +1,149 @@
+"""Prometheus metrics: one typed bundle created from an injected registry.
+
+Names are the contract with dashboards (helm/ and grafana/ query them); change them only with
+the dashboard.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+from prometheus_client import CollectorRegistry, Counter, Gauge, Histogram
+
+__all__ = ["DURATION_BUCKETS", "Metrics"]
+
+# Seconds; workflow runs are mostly a few produce calls (ms) but webhooks can take seconds.
+DURATION_BUCKETS = (
+    0.001,
+    0.0025,
+    0.005,
+    0.01,
+    0.025,
+    0.05,
+    0.1,
+    0.25,
+    0.5,
+    1.0,
+    2.5,
+    5.0,
+    10.0,
+    30.0,
+)
+
+
+@dataclass(frozen=True)
+class Metrics:
+    registry: CollectorRegistry
+    events_consumed: Counter
+    events_dead_lettered: Counter
+    workflow_matches: Counter
+    executions: Counter
+    execution_duration: Histogram
+    actions: Counter
+    action_duration: Histogram
+    webhook_latency: Histogram
+    webhook_retries: Counter
+    definitions_loaded: Gauge
+    config_rejects: Counter
+    consumer_lag: Gauge
+    ready: Gauge
+    rule_evaluations: Counter
+    rule_last_evaluated: Gauge
+
+    @classmethod
+    def create(cls, registry: CollectorRegistry | None = None) -> Metrics:
+        registry = registry if registry is not None else CollectorRegistry()
+        return cls(
+            registry=registry,
+            events_consumed=Counter(
+                "eventrules_events_consumed",
+                "Events read from the event topics.",
+                ["topic", "type"],
+                registry=registry,
+            ),
+            events_dead_lettered=Counter(
+                "eventrules_events_dead_lettered",
+                "Records sent to the dead-letter topic.",
+                ["reason"],
+                registry=registry,
+            ),
+            workflow_matches=Counter(
+                "eventrules_workflow_matches",
+                "Workflows whose trigger and conditions matched.",
+                ["workflow"],
+                registry=registry,
+            ),
+            executions=Counter(
+                "eventrules_executions",
+                "Workflow executions by outcome.",
+                ["workflow", "status"],
+                registry=registry,
+            ),
+            execution_duration=Histogram(
+                "eventrules_execution_duration_seconds",
+                "Duration of one workflow execution.",
+                ["workflow"],
+                buckets=DURATION_BUCKETS,
+                registry=registry,
+            ),
+            actions=Counter(
+                "eventrules_actions",
+                "Actions executed by type and outcome.",
+                ["type", "status"],
+                registry=registry,
+            ),
+            action_duration=Histogram(
+                "eventrules_action_duration_seconds",
+                "Duration of one action.",
+                ["type"],
+                buckets=DURATION_BUCKETS,
+                registry=registry,
+            ),
+            webhook_latency=Histogram(
+                "eventrules_webhook_latency_seconds",
+                "Latency of one webhook attempt.",
+                ["outcome"],
+                buckets=DURATION_BUCKETS,
+                registry=registry,
+            ),
+            webhook_retries=Counter(
+                "eventrules_webhook_retries",
+                "Webhook attempts after the first.",
+                registry=registry,
+            ),
+            definitions_loaded=Gauge(
+                "eventrules_definitions_loaded",
+                "Definitions held in the config table.",
+                ["kind", "enabled"],
+                registry=registry,
+            ),
+            config_rejects=Counter(
+                "eventrules_config_rejects",
+                "Definition messages rejected by validation.",
+                ["kind", "reason"],
+                registry=registry,
+            ),
+            consumer_lag=Gauge(
+                "eventrules_consumer_lag",
+                "Records behind the end of each assigned partition.",
+                ["topic", "partition"],
+                registry=registry,
+            ),
+            ready=Gauge(
+                "eventrules_ready",
+                "1 when the config table has caught up and events flow.",
+                registry=registry,
+            ),
+            rule_evaluations=Counter(
+                "eventrules_rule_evaluations",
+                "Rule evaluations by rule and outcome.",
+                ["rule", "outcome"],
+                registry=registry,
+            ),
+            rule_last_evaluated=Gauge(
+                "eventrules_rule_last_evaluated_timestamp_seconds",
+                "Unix time of each rule's last evaluation.",
+                ["rule"],
+                registry=registry,
+            ),
+        )

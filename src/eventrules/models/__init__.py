@@ -1,0 +1,39 @@
+"""Definitions and the event shape the pure core works on."""
+
+from eventrules.models.actions import (
+    ACTION_ENTRY_POINT_GROUP,
+    BUILTIN_ACTIONS,
+    ActionBase,
+    ActionRegistry,
+    AddTag,
+    BuiltinAction,
+    CallWebhook,
+    CreateTask,
+    SendEmail,
+    SendNotification,
+    SendSms,
+    SuspendUser,
+    UpdateField,
+)
+from eventrules.models.events import Event
+from eventrules.models.workflows import Workflow, parse_workflow, workflow_model
+
+__all__ = [
+    "ACTION_ENTRY_POINT_GROUP",
+    "BUILTIN_ACTIONS",
+    "ActionBase",
+    "ActionRegistry",
+    "AddTag",
+    "BuiltinAction",
+    "CallWebhook",
+    "CreateTask",
+    "Event",
+    "SendEmail",
+    "SendNotification",
+    "SendSms",
+    "SuspendUser",
+    "UpdateField",
+    "Workflow",
+    "parse_workflow",
+    "workflow_model",
+]

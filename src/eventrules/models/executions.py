@@ -1,0 +1,104 @@
+"""Execution records and action messages: what a workflow run writes to Kafka.
+
+Ids are deterministic so a run repeated after a crash (at-least-once delivery) produces records
+and messages with the same ids, which downstream consumers use to drop duplicates.
+"""
+
+from __future__ import annotations
+
+import uuid
+from datetime import datetime
+from typing import Any, Literal
+
+from pydantic import AwareDatetime, BaseModel, ConfigDict, Field
+
+__all__ = [
+    "ActionMessage",
+    "ActionResult",
+    "ExecutionRecord",
+    "ExecutionStatus",
+    "TriggeredBy",
+    "action_id",
+    "execution_id",
+    "execution_status",
+]
+
+ExecutionStatus = Literal["success", "failed", "partial"]
+TriggeredBy = Literal["event", "manual", "replay", "schedule"]
+
+# Fixed namespace: the same (event, workflow, version) gives the same id on every worker, forever.
+_NAMESPACE = uuid.UUID("6f1c3b9e-5d1a-4f0e-9a57-3e2f4c8b7d10")
+
+
+def execution_id(event_source: str, event_id: str, workflow_id: str, version: int) -> str:
+    """The id of running ``workflow_id`` at ``version`` for one event (CloudEvents id + source)."""
+    return str(
+        uuid.uuid5(_NAMESPACE, f"{event_source}\x1f{event_id}\x1f{workflow_id}\x1f{version}")
+    )
+
+
+def action_id(execution: str, index: int) -> str:
+    """The id of the ``index``-th action of an execution."""
+    return f"{execution}.{index}"
+
+
+class ActionResult(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+    action_id: str
+    index: int = Field(ge=0)
+    type: str
+    status: Literal["success", "failed", "skipped"]
+    error: str | None = None
+    duration_ms: float = Field(ge=0)
+    attempts: int = Field(default=1, ge=0)
+    topic: str | None = None
+
+
+def execution_status(actions: list[ActionResult]) -> ExecutionStatus:
+    """success when every action succeeded, failed when none did, partial in between."""
+    succeeded = sum(1 for action in actions if action.status == "success")
+    if succeeded == len(actions):
+        return "success"
+    return "failed" if succeeded == 0 else "partial"
+
+
+class ExecutionRecord(BaseModel):
+    """One workflow run, as written to the executions topic (keyed by workflow id)."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    execution_id: str
+    workflow_id: str
+    workflow_name: str
+    workflow_version: int
+    trigger_event_type: str
+    trigger_event_id: str
+    trigger_event_source: str
+    subject: str | None = None
+    triggered_by: TriggeredBy
+    status: ExecutionStatus
+    actions: list[ActionResult]
+    logs: list[str] = Field(default_factory=list)
+    error: str | None = None
+    executed_at: AwareDatetime
+    duration_ms: float = Field(ge=0)
+    # The event as processed, so `executions replay` can re-run it without the source topic.
+    event: dict[str, Any] | None = None
+
+
+class ActionMessage(BaseModel):
+    """A rendered action for a downstream service (email, SMS, tasks, ...), keyed by action id."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    action_id: str
+    action_type: str
+    workflow_id: str
+    workflow_version: int
+    execution_id: str
+    event_id: str
+    event_type: str
+    subject: str | None = None
+    params: dict[str, Any]
+    created_at: datetime

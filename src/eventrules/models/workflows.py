@@ -1,0 +1,137 @@
+"""The workflow definition: the seed's ``workflows`` row plus ``id``, ``version`` and ``kind``.
+
+Priority runs 1-10 and 10 is the highest: it runs first. Ties break by workflow id.
+"""
+
+from __future__ import annotations
+
+import functools
+import operator
+from typing import Annotated, Any, Literal
+
+from pydantic import (
+    AwareDatetime,
+    BaseModel,
+    ConfigDict,
+    Field,
+    PlainSerializer,
+    PlainValidator,
+    ValidationError,
+    create_model,
+)
+from pydantic_core import PydanticCustomError
+
+from eventrules.conditions import AllOf, AnyOf, Compare, ConditionNode, Not, node_to_data
+from eventrules.conditions.parsing import parse_condition
+from eventrules.errors import DefinitionError
+from eventrules.models.actions import (
+    BUILTIN_ACTIONS,
+    ActionRegistry,
+    BuiltinAction,
+    action_type_name,
+)
+
+__all__ = ["Workflow", "parse_workflow", "workflow_model"]
+
+DEFINITION_ID_PATTERN = r"^[A-Za-z0-9][A-Za-z0-9_.:-]{0,127}$"
+
+
+def _validate_condition(raw: Any) -> ConditionNode | None:
+    if raw is None or isinstance(raw, Compare | AllOf | AnyOf | Not):
+        return raw
+    try:
+        return parse_condition(raw)
+    except DefinitionError as exc:
+        raise PydanticCustomError(
+            "condition", "invalid condition", {"problems": exc.problems}
+        ) from None
+
+
+def _serialize_condition(node: ConditionNode | None) -> Any:
+    return None if node is None else node_to_data(node)
+
+
+ConditionField = Annotated[
+    ConditionNode | None,
+    PlainValidator(_validate_condition),
+    PlainSerializer(_serialize_condition),
+]
+
+
+class Workflow(BaseModel):
+    """A validated workflow definition. Build one with :func:`parse_workflow`."""
+
+    model_config = ConfigDict(frozen=True, extra="forbid")
+
+    kind: Literal["workflow"] = "workflow"
+    id: str = Field(pattern=DEFINITION_ID_PATTERN)
+    version: int = Field(default=1, ge=1)
+    name: str = Field(min_length=1)
+    description: str = ""
+    trigger: str = Field(min_length=1)
+    conditions: ConditionField = None
+    actions: list[BuiltinAction] = Field(min_length=1)
+    enabled: bool = True
+    priority: int = Field(default=5, ge=1, le=10)
+    created_by: str = Field(min_length=1)
+    # the audit trail: who published this version (set by `eventrules config apply`)
+    updated_by: str | None = None
+    created_at: AwareDatetime | None = None
+    updated_at: AwareDatetime | None = None
+
+
+@functools.cache
+def _model_for(action_classes: tuple[type[Any], ...]) -> type[Workflow]:
+    if action_classes == BUILTIN_ACTIONS:
+        return Workflow
+    union = Annotated[  # type: ignore[valid-type]
+        functools.reduce(operator.or_, action_classes), Field(discriminator="type")
+    ]
+    model: type[Workflow] = create_model(
+        "Workflow",
+        __base__=Workflow,
+        __module__=__name__,
+        actions=(list[union], Field(min_length=1)),  # type: ignore[valid-type]
+    )
+    return model
+
+
+def workflow_model(registry: ActionRegistry | None = None) -> type[Workflow]:
+    """The Workflow model whose actions accept every type in ``registry``."""
+    return _model_for(registry.classes() if registry is not None else BUILTIN_ACTIONS)
+
+
+def parse_workflow(raw: Any, registry: ActionRegistry | None = None) -> Workflow:
+    """Validate a mapping into a Workflow; raises DefinitionError naming each field path."""
+    if not isinstance(raw, dict):
+        raise DefinitionError(
+            "invalid workflow", problems=[("", f"expected a mapping, got {type(raw).__name__}")]
+        )
+    definition_id = raw.get("id") if isinstance(raw.get("id"), str) else None
+    classes = registry.classes() if registry is not None else BUILTIN_ACTIONS
+    names = {action_type_name(action_class) for action_class in classes}
+    try:
+        return workflow_model(registry).model_validate(raw)
+    except ValidationError as exc:
+        problems = problems_from(exc, union_tags=names)
+        label = f"invalid workflow {definition_id!r}" if definition_id else "invalid workflow"
+        raise DefinitionError(label, definition_id=definition_id, problems=problems) from None
+
+
+def problems_from(exc: ValidationError, union_tags: set[str]) -> list[tuple[str, str]]:
+    """``(field path, reason)`` pairs from a pydantic error, without union tags in the paths."""
+    problems: list[tuple[str, str]] = []
+    for error in exc.errors(include_url=False):
+        loc = list(error["loc"])
+        kept = [
+            part
+            for index, part in enumerate(loc)
+            if not (index and isinstance(loc[index - 1], int) and part in union_tags)
+        ]
+        path = ".".join(str(part) for part in kept)
+        nested = (error.get("ctx") or {}).get("problems")
+        if error["type"] == "condition" and nested:
+            problems.extend((f"{path}.{sub}" if sub else path, reason) for sub, reason in nested)
+        else:
+            problems.append((path, error["msg"]))
+    return problems

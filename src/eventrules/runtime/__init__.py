@@ -1,0 +1,1 @@
+"""The stream runtime: the worker, its config table, event stream, executors and web views."""

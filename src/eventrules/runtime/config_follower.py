@@ -1,0 +1,86 @@
+"""Follows the config topic: every worker reads ALL its partitions from the start (no consumer
+group, so no share of it) and keeps following, so a change reaches every worker.
+
+The ready gate opens once the table has caught up to the end offsets seen at start-up.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import uuid
+from typing import Any
+
+from confluent_kafka import Consumer, TopicPartition
+
+from eventrules.runtime.config_table import ConfigTable
+
+__all__ = ["ConfigFollower"]
+
+log = logging.getLogger(__name__)
+
+_OFFSET_BEGINNING = -2
+
+
+class ConfigFollower:
+    def __init__(self, table: ConfigTable, *, topic: str, client_config: dict[str, Any]) -> None:
+        self.table = table
+        self.topic = topic
+        self.client_config = client_config
+        self.ready = asyncio.Event()
+        self._stopping = False
+
+    def stop(self) -> None:
+        self._stopping = True
+
+    def _open(self) -> tuple[Consumer, dict[int, int]]:
+        consumer = Consumer(
+            {
+                **self.client_config,
+                # Never used to commit: assign() reads everything, whoever else runs.
+                "group.id": f"eventrules-config-{uuid.uuid4().hex}",
+                "enable.auto.commit": False,
+                "auto.offset.reset": "earliest",
+                # Definitions published in a transaction count once committed.
+                "isolation.level": "read_committed",
+            }
+        )
+        for _ in range(120):
+            info = consumer.list_topics(self.topic, timeout=10).topics.get(self.topic)
+            if info is not None and info.error is None and info.partitions:
+                break
+            log.warning("config topic %s not found yet; run `eventrules topics apply`", self.topic)
+        else:
+            consumer.close()
+            raise RuntimeError(f"config topic {self.topic} does not exist")
+        partitions = sorted(info.partitions)
+        ends = {
+            p: consumer.get_watermark_offsets(TopicPartition(self.topic, p), timeout=10)[1]
+            for p in partitions
+        }
+        consumer.assign([TopicPartition(self.topic, p, _OFFSET_BEGINNING) for p in partitions])
+        return consumer, ends
+
+    def _caught_up(self, consumer: Consumer, ends: dict[int, int]) -> bool:
+        positions = consumer.position([TopicPartition(self.topic, p) for p in ends])
+        # A position below 0 means "nothing read yet": caught up only if the partition is empty.
+        return all((tp.offset if tp.offset >= 0 else 0) >= ends[tp.partition] for tp in positions)
+
+    async def run(self) -> None:
+        """Read the config topic until :meth:`stop`."""
+        consumer, ends = await asyncio.to_thread(self._open)
+        log.info("config: catching up on %s to %s", self.topic, ends)
+        try:
+            while not self._stopping:
+                if not self.ready.is_set() and await asyncio.to_thread(
+                    self._caught_up, consumer, ends
+                ):
+                    self.table.refresh_gauges()
+                    log.info("config: ready with %d workflows", len(self.table.engine))
+                    self.ready.set()
+                messages = await asyncio.to_thread(consumer.consume, 2000, 0.2)
+                for message in messages:
+                    if message.error() is None:
+                        self.table.apply(message.key(), message.value())
+        finally:
+            await asyncio.to_thread(consumer.close)

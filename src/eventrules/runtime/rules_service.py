@@ -1,0 +1,118 @@
+"""Rule decisions as a service: one request format shared by HTTP and Kafka request/reply.
+
+Request: ``{"rule_type": "pricing", "facts": {...}, "policy"?: "stack", "price_field"?: "total",
+"evaluation_time"?: RFC 3339, "correlation_id"?: str, "reply_to"?: topic}``.
+"""
+
+from __future__ import annotations
+
+from datetime import datetime
+from typing import Any
+
+import orjson
+
+from eventrules.errors import RuleEvaluationError
+from eventrules.metrics import Metrics
+from eventrules.rules import RulesEngine
+from eventrules.runtime.runner import Record, TopicNames
+
+__all__ = ["RuleRequestError", "RuleRequestHandler", "evaluate_request"]
+
+
+class RuleRequestError(ValueError):
+    """A request that cannot be answered; the message says why (a 4xx over HTTP)."""
+
+
+def _evaluation_time(raw: Any) -> datetime | None:
+    if raw is None:
+        return None
+    if not isinstance(raw, str):
+        raise RuleRequestError("evaluation_time must be an RFC 3339 string")
+    try:
+        moment = datetime.fromisoformat(raw)
+    except ValueError:
+        raise RuleRequestError(f"evaluation_time {raw!r} is not RFC 3339") from None
+    if moment.tzinfo is None:
+        raise RuleRequestError("evaluation_time must carry a timezone offset")
+    return moment
+
+
+def evaluate_request(
+    engine: RulesEngine, request: Any, *, metrics: Metrics | None = None
+) -> dict[str, Any]:
+    """The decision for one request as JSON-ready data; raises RuleRequestError for bad input."""
+    if not isinstance(request, dict):
+        raise RuleRequestError("the request must be a JSON object")
+    rule_type = request.get("rule_type")
+    if not isinstance(rule_type, str):
+        raise RuleRequestError("rule_type is required (pricing, validation, routing, ...)")
+    facts = request.get("facts")
+    if not isinstance(facts, dict):
+        raise RuleRequestError("facts is required and must be a JSON object")
+    policy = request.get("policy")
+    price_field = request.get("price_field", "total")
+    if policy is not None and not isinstance(policy, str):
+        raise RuleRequestError("policy must be a string")
+    if not isinstance(price_field, str):
+        raise RuleRequestError("price_field must be a string")
+    try:
+        decision = engine.evaluate(
+            rule_type,
+            facts,
+            at=_evaluation_time(request.get("evaluation_time")),
+            policy=policy,
+            price_field=price_field,
+        )
+    except RuleEvaluationError as exc:
+        where = f" ({exc.field})" if exc.field else ""
+        raise RuleRequestError(f"{exc}{where}") from None
+    if metrics is not None:
+        stamp = decision.evaluated_at.timestamp()
+        for matched in decision.matched:
+            outcome = "applied" if matched.applied else "matched"
+            metrics.rule_evaluations.labels(matched.rule_id, outcome).inc()
+            metrics.rule_last_evaluated.labels(matched.rule_id).set(stamp)
+    return decision.to_dict()
+
+
+class RuleRequestHandler:
+    """Answers requests from the rule-requests topic on the results topic (or ``reply_to``),
+    keyed by the correlation id. A request without a usable correlation id is dead-lettered."""
+
+    def __init__(
+        self,
+        engine: RulesEngine,
+        *,
+        topics: TopicNames,
+        sender: Any,
+        metrics: Metrics,
+        dead_letter: Any,
+    ) -> None:
+        self.engine = engine
+        self.topics = topics
+        self.sender = sender
+        self.metrics = metrics
+        self.dead_letter = dead_letter
+
+    async def __call__(self, record: Record) -> None:
+        request: Any = None
+        problem: str | None = None
+        try:
+            request = orjson.loads(record.value or b"")
+        except orjson.JSONDecodeError as exc:
+            problem = f"request is not JSON: {exc}"
+        correlation: Any = request.get("correlation_id") if isinstance(request, dict) else None
+        if not isinstance(correlation, str) or not correlation:
+            correlation = (record.key or b"").decode(errors="replace")
+        if not correlation:
+            await self.dead_letter(record, "no_correlation_id", problem or "correlation_id missing")
+            return
+        reply: dict[str, Any] = {"correlation_id": correlation, "decision": None, "error": problem}
+        if problem is None:
+            try:
+                reply["decision"] = evaluate_request(self.engine, request, metrics=self.metrics)
+            except RuleRequestError as exc:
+                reply["error"] = str(exc)
+        target = request.get("reply_to") if isinstance(request, dict) else None
+        topic = target if isinstance(target, str) and target else self.topics("rules.results")
+        await self.sender.send(topic, correlation.encode(), orjson.dumps(reply))

@@ -1,0 +1,289 @@
+"""Runs workflows for events: decode, plan, execute each action in isolation, record the run.
+
+Transport-agnostic: outputs go through a :class:`Sender` (the stream's producer in the worker,
+a plain producer for manual runs from the CLI), so the same code serves both.
+"""
+
+from __future__ import annotations
+
+import logging
+import time
+from collections.abc import Callable
+from dataclasses import dataclass
+from datetime import UTC, datetime
+from typing import Protocol
+
+import orjson
+
+from eventrules.actions.webhook import WebhookExecutor, WebhookRequest
+from eventrules.engine import Engine
+from eventrules.errors import PoisonEventError
+from eventrules.metrics import Metrics
+from eventrules.models.events import Event
+from eventrules.models.executions import (
+    ActionMessage,
+    ActionResult,
+    ExecutionRecord,
+    TriggeredBy,
+    action_id,
+    execution_id,
+    execution_status,
+)
+from eventrules.plan import PlannedWorkflow, RenderedAction
+from eventrules.runtime.cloudevents import DEFAULT_MAX_EVENT_BYTES, decode_event
+from eventrules.runtime.deadletter import dead_letter_headers
+
+__all__ = ["ACTION_TOPICS", "Record", "Sender", "TopicNames", "WorkflowRunner"]
+
+log = logging.getLogger(__name__)
+
+Headers = list[tuple[str, bytes | None]]
+
+# Action type -> the logical name of its downstream topic (see topics/actions.*.yaml).
+ACTION_TOPICS: dict[str, str] = {
+    "send_email": "actions.email",
+    "send_sms": "actions.sms",
+    "send_notification": "actions.notifications",
+    "create_task": "actions.tasks",
+    "update_field": "actions.entity-commands",
+    "add_tag": "actions.entity-commands",
+    "suspend_user": "actions.entity-commands",
+}
+# Plugin action types without a topic of their own are entity commands for their service.
+_DEFAULT_ACTION_TOPIC = "actions.entity-commands"
+
+
+class Sender(Protocol):
+    async def send(
+        self, topic: str, key: bytes | None, value: bytes | None, headers: Headers | None = None
+    ) -> None:
+        """Hand a record to the producer; delivery is confirmed before the source is committed."""
+
+
+@dataclass(frozen=True)
+class TopicNames:
+    """Real topic names, the deployment prefix applied."""
+
+    prefix: str
+
+    def __call__(self, logical: str) -> str:
+        return self.prefix + logical
+
+    @property
+    def executions(self) -> str:
+        return self("executions")
+
+    @property
+    def dlq(self) -> str:
+        return self("dlq")
+
+    @property
+    def config(self) -> str:
+        return self("config")
+
+
+@dataclass(frozen=True)
+class Record:
+    """The parts of a consumed Kafka record the runner needs."""
+
+    topic: str
+    partition: int
+    offset: int
+    key: bytes | None
+    value: bytes | None
+    headers: Headers
+    timestamp_ms: int | None = None
+
+
+def _json(value: object) -> bytes:
+    return orjson.dumps(value, option=orjson.OPT_NAIVE_UTC | orjson.OPT_UTC_Z)
+
+
+class WorkflowRunner:
+    def __init__(
+        self,
+        engine: Engine,
+        *,
+        topics: TopicNames,
+        sender: Sender,
+        metrics: Metrics,
+        webhooks: WebhookExecutor | None = None,
+        max_event_bytes: int = DEFAULT_MAX_EVENT_BYTES,
+        clock: Callable[[], datetime] = lambda: datetime.now(UTC),
+    ) -> None:
+        self.engine = engine
+        self.topics = topics
+        self.sender = sender
+        self.metrics = metrics
+        self.webhooks = webhooks
+        self.max_event_bytes = max_event_bytes
+        self.clock = clock
+
+    async def handle(self, record: Record) -> list[ExecutionRecord]:
+        """Process one consumed record; poison goes to the dead-letter topic. Never raises for
+        bad input: the agent must go on with the next event."""
+        try:
+            event = decode_event(
+                record.value,
+                record.headers,
+                timestamp_ms=record.timestamp_ms,
+                max_bytes=self.max_event_bytes,
+            )
+        except PoisonEventError as exc:
+            await self.dead_letter(record, exc.reason, exc.detail)
+            return []
+        self.metrics.events_consumed.labels(record.topic, event.type).inc()
+        try:
+            plan = self.engine.plan(event)
+        except Exception as exc:  # the engine is total; this is a last line of defence
+            log.exception("engine failed on event %s", event.id)
+            await self.dead_letter(record, "engine_error", repr(exc))
+            return []
+        return [await self.execute(planned, event, "event") for planned in plan.workflows]
+
+    async def dead_letter(self, record: Record, reason: str, detail: str) -> None:
+        log.warning(
+            "dead-lettered %s[%d]@%d: %s: %s",
+            record.topic,
+            record.partition,
+            record.offset,
+            reason,
+            detail,
+        )
+        headers = dead_letter_headers(
+            reason=reason,
+            error=detail,
+            topic=record.topic,
+            partition=record.partition,
+            offset=record.offset,
+            original_headers=record.headers,
+        )
+        await self.sender.send(self.topics.dlq, record.key, record.value, list(headers))
+        self.metrics.events_dead_lettered.labels(reason).inc()
+
+    async def execute(
+        self, planned: PlannedWorkflow, event: Event, triggered_by: TriggeredBy
+    ) -> ExecutionRecord:
+        """Run every action of one planned workflow (each isolated) and write its record."""
+        started = time.perf_counter()
+        executed_at = self.clock()
+        run_id = execution_id(event.source, event.id, planned.workflow_id, planned.version)
+        self.metrics.workflow_matches.labels(planned.workflow_id).inc()
+        results: list[ActionResult] = []
+        logs = [
+            f"{triggered_by} run of {planned.workflow_id} v{planned.version}"
+            f" for {event.type} {event.id}"
+        ]
+        for action in planned.actions:
+            result = await self._run_action(action, planned, event, run_id, executed_at)
+            results.append(result)
+            logs.append(
+                f"action {action.index} {action.type}: {result.status}"
+                + (f" ({result.error})" if result.error else "")
+            )
+            if action.missing:
+                logs.append(
+                    f"action {action.index}: missing template variables {list(action.missing)}"
+                )
+        status = execution_status(results)
+        failures = [r.error for r in results if r.error]
+        record = ExecutionRecord(
+            execution_id=run_id,
+            workflow_id=planned.workflow_id,
+            workflow_name=planned.name,
+            workflow_version=planned.version,
+            trigger_event_type=event.type,
+            trigger_event_id=event.id,
+            trigger_event_source=event.source,
+            subject=event.subject,
+            triggered_by=triggered_by,
+            status=status,
+            actions=results,
+            logs=logs,
+            error="; ".join(f for f in failures if f) or None,
+            executed_at=executed_at,
+            duration_ms=round((time.perf_counter() - started) * 1000, 3),
+            event={**event.envelope(), "data": event.data},
+        )
+        await self.sender.send(
+            self.topics.executions,
+            planned.workflow_id.encode(),
+            _json(record.model_dump(mode="json")),
+        )
+        self.metrics.executions.labels(planned.workflow_id, status).inc()
+        self.metrics.execution_duration.labels(planned.workflow_id).observe(
+            record.duration_ms / 1000
+        )
+        return record
+
+    async def _run_action(
+        self,
+        action: RenderedAction,
+        planned: PlannedWorkflow,
+        event: Event,
+        run_id: str,
+        now: datetime,
+    ) -> ActionResult:
+        this_id = action_id(run_id, action.index)
+        started = time.perf_counter()
+        topic: str | None = None
+        attempts = 1
+        error: str | None = action.error
+        try:
+            if error is not None:
+                attempts = 0
+            elif action.type == "call_webhook":
+                attempts, error = await self._call_webhook(action, this_id)
+            else:
+                topic = self.topics(ACTION_TOPICS.get(action.type, _DEFAULT_ACTION_TOPIC))
+                message = ActionMessage(
+                    action_id=this_id,
+                    action_type=action.type,
+                    workflow_id=planned.workflow_id,
+                    workflow_version=planned.version,
+                    execution_id=run_id,
+                    event_id=event.id,
+                    event_type=event.type,
+                    subject=event.subject,
+                    params=action.params,
+                    created_at=now,
+                )
+                await self.sender.send(
+                    topic, this_id.encode(), _json(message.model_dump(mode="json"))
+                )
+        except Exception as exc:  # one failing action must not stop the others
+            log.exception("action %s of %s failed", action.index, planned.workflow_id)
+            error = f"{type(exc).__name__}: {exc}"
+        seconds = time.perf_counter() - started
+        status = "success" if error is None else "failed"
+        self.metrics.actions.labels(action.type, status).inc()
+        self.metrics.action_duration.labels(action.type).observe(seconds)
+        return ActionResult(
+            action_id=this_id,
+            index=action.index,
+            type=action.type,
+            status=status,
+            error=error,
+            duration_ms=round(seconds * 1000, 3),
+            attempts=attempts,
+            topic=topic,
+        )
+
+    async def _call_webhook(self, action: RenderedAction, this_id: str) -> tuple[int, str | None]:
+        if self.webhooks is None:
+            return 0, "webhooks are not configured on this worker"
+        params = action.params
+        result = await self.webhooks.call(
+            WebhookRequest(
+                url=params["url"],
+                method=params.get("method", "POST"),
+                headers=params.get("headers") or {},
+                body=params.get("body"),
+                timeout_seconds=float(params.get("timeout_seconds", 10.0)),
+                max_attempts=int(params.get("max_attempts", 3)),
+                secret_name=params.get("secret"),
+                message_id=this_id,
+            )
+        )
+        self.metrics.webhook_retries.inc(max(0, result.attempts - 1))
+        return result.attempts, None if result.ok else result.error

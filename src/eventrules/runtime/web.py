@@ -1,0 +1,86 @@
+"""The worker's HTTP server: /metrics, /healthz, /readyz, /workflows/stats, /rules/evaluate."""
+
+from __future__ import annotations
+
+from datetime import UTC, datetime
+from typing import TYPE_CHECKING
+
+import orjson
+from aiohttp import web
+from prometheus_client import CONTENT_TYPE_LATEST, generate_latest
+
+from eventrules.runtime.rules_service import RuleRequestError, evaluate_request
+
+if TYPE_CHECKING:
+    from eventrules.runtime.worker import Worker
+
+__all__ = ["make_web_app"]
+
+_WORKER: web.AppKey[Worker] = web.AppKey("worker")
+# aiohttp refuses a charset inside content_type; the exposition format is UTF-8 anyway.
+_METRICS_CONTENT_TYPE = CONTENT_TYPE_LATEST.split(";")[0]
+_METRICS_VERSION = CONTENT_TYPE_LATEST.split("version=")[-1].split(";")[0]
+
+
+def _json(body: object, status: int = 200) -> web.Response:
+    return web.Response(body=orjson.dumps(body), status=status, content_type="application/json")
+
+
+async def metrics(request: web.Request) -> web.Response:
+    worker = request.app[_WORKER]
+    worker.refresh_gauges()
+    response = web.Response(body=generate_latest(worker.metrics.registry))
+    response.headers["Content-Type"] = (
+        f"{_METRICS_CONTENT_TYPE}; version={_METRICS_VERSION}; charset=utf-8"
+    )
+    return response
+
+
+async def healthz(request: web.Request) -> web.Response:
+    worker = request.app[_WORKER]
+    alive = worker.alive()
+    body = {"status": "ok" if alive else "failing", "time": datetime.now(UTC).isoformat()}
+    return _json(body, 200 if alive else 503)
+
+
+async def readyz(request: web.Request) -> web.Response:
+    worker = request.app[_WORKER]
+    ready = worker.follower.ready.is_set()
+    body = {
+        "ready": ready,
+        "workflows": len(worker.engine),
+        "rules": len(worker.rules.rules()),
+        "config_records": worker.table.applied,
+        "assigned": sorted(f"{topic}:{partition}" for topic, partition in worker.stream.assigned),
+    }
+    return _json(body, 200 if ready else 503)
+
+
+async def workflow_stats(request: web.Request) -> web.Response:
+    return _json(request.app[_WORKER].stats.stats)
+
+
+async def rules_evaluate(request: web.Request) -> web.Response:
+    worker = request.app[_WORKER]
+    if not worker.follower.ready.is_set():
+        return _json({"error": "not ready: the config table is still loading"}, 503)
+    try:
+        body = orjson.loads(await request.read())
+    except orjson.JSONDecodeError as exc:
+        return _json({"error": f"request body is not JSON: {exc}"}, 400)
+    try:
+        decision = evaluate_request(worker.rules, body, metrics=worker.metrics)
+    except RuleRequestError as exc:
+        return _json({"error": str(exc)}, 422)
+    return _json(decision)
+
+
+def make_web_app(worker: Worker) -> web.Application:
+    app = web.Application(client_max_size=1_048_576)
+    app[_WORKER] = worker
+    app.router.add_get("/metrics", metrics)
+    app.router.add_get("/healthz", healthz)
+    app.router.add_get("/readyz", readyz)
+    app.router.add_get("/workflows/stats", workflow_stats)
+    app.router.add_post("/rules/evaluate", rules_evaluate)
+    return app
