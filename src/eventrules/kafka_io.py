@@ -9,12 +9,37 @@ from collections.abc import Iterator
 from typing import Any
 
 from confluent_kafka import Consumer, KafkaException, Message, TopicPartition
+from confluent_kafka import KafkaError as KafkaError_
 
 from eventrules.errors import KafkaError
 
-__all__ = ["read_to_end"]
+__all__ = ["read_to_end", "watermarks"]
 
 _OFFSET_BEGINNING = -2
+# What a just-created topic answers until its partition leaders are known.
+_ELECTION_ERRORS = frozenset(
+    {
+        KafkaError_.NOT_LEADER_FOR_PARTITION,
+        KafkaError_.LEADER_NOT_AVAILABLE,
+        KafkaError_.UNKNOWN_TOPIC_OR_PART,
+        KafkaError_._TIMED_OUT,
+    }
+)
+
+
+def watermarks(consumer: Consumer, tp: TopicPartition, *, timeout: float) -> tuple[int, int]:
+    """``(low, high)`` offsets of a partition, retried while a new topic's leader is elected."""
+    deadline = time.monotonic() + timeout
+    while True:
+        try:
+            low, high = consumer.get_watermark_offsets(tp, timeout=max(1.0, timeout / 5))
+            return int(low), int(high)
+        except KafkaException as exc:
+            error = exc.args[0]
+            transient = error.retriable() or error.code() in _ELECTION_ERRORS
+            if not transient or time.monotonic() > deadline:
+                raise
+            time.sleep(0.2)
 
 
 def read_to_end(
@@ -37,9 +62,7 @@ def read_to_end(
             raise KafkaError(f"topic {topic} does not exist; run `eventrules topics apply`")
         ends: dict[int, int] = {}
         for partition in sorted(info.partitions):
-            low, high = consumer.get_watermark_offsets(
-                TopicPartition(topic, partition), timeout=timeout
-            )
+            low, high = watermarks(consumer, TopicPartition(topic, partition), timeout=timeout)
             if high > low:
                 ends[partition] = high
         if not ends:

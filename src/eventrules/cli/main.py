@@ -8,9 +8,11 @@ from eventrules import __version__
 from eventrules.cli.broker import broker
 from eventrules.cli.config import config
 from eventrules.cli.definitions import dry_run_command, validate_command
+from eventrules.cli.executions import executions
 from eventrules.cli.rules import rules
 from eventrules.cli.topics import topics
 from eventrules.cli.worker import worker
+from eventrules.cli.workflows import workflows
 
 
 @click.group(context_settings={"help_option_names": ["-h", "--help"]})
@@ -26,6 +28,8 @@ cli.add_command(validate_command)
 cli.add_command(dry_run_command)
 cli.add_command(worker)
 cli.add_command(rules)
+cli.add_command(executions)
+cli.add_command(workflows)
 
 
 def main() -> None:

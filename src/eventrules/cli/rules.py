@@ -1,7 +1,8 @@
-"""``eventrules rules``: evaluate rules against facts, and check a rule set for conflicts.
+"""``eventrules rules``: evaluate rules against facts, check a rule set for conflicts, and show
+per-rule execution counts.
 
-Offline: rules come from definition files (``--file``, ``--dir``); workflows found there are
-skipped. The evaluation time defaults to now, the only clock read of these commands.
+Rules come from definition files (``--file``, ``--dir``; workflows found there are skipped) or,
+without either, from the live config topic. The evaluation time defaults to now.
 """
 
 from __future__ import annotations
@@ -13,12 +14,15 @@ from typing import Any
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
 import click
+import httpx
+from prometheus_client.parser import text_string_to_metric_families
 from rich.console import Console
 from rich.markup import escape
 from rich.table import Table
 
+from eventrules.configops import read_live_definitions
 from eventrules.definitions_io import read_definition_documents
-from eventrules.errors import DefinitionError, RuleEvaluationError
+from eventrules.errors import DefinitionError, EventRulesError, RuleEvaluationError
 from eventrules.rules import (
     DEFAULT_PRICE_FIELD,
     POLICIES,
@@ -30,6 +34,7 @@ from eventrules.rules import (
     check_rules,
     parse_rule,
 )
+from eventrules.settings import Settings
 
 __all__ = ["rules"]
 
@@ -79,7 +84,7 @@ def _rule_files(files: tuple[Path, ...], dirs: tuple[Path, ...]) -> list[Path]:
 def _load_rules(files: tuple[Path, ...], dirs: tuple[Path, ...]) -> list[Rule]:
     """Every ``kind: rule`` document; other documents (workflows, events) are skipped."""
     if not files and not dirs:
-        raise click.UsageError("give rule definitions with --file or --dir")
+        return _live_rules()
     rules: list[Rule] = []
     problems: list[str] = []
     seen: dict[str, str] = {}
@@ -106,6 +111,28 @@ def _load_rules(files: tuple[Path, ...], dirs: tuple[Path, ...]) -> list[Rule]:
         raise click.ClickException("\n".join(problems))
     if not rules:
         raise click.ClickException("no rule definitions (kind: rule) found")
+    return rules
+
+
+def _live_rules() -> list[Rule]:
+    """The rules on the config topic (what running workers use)."""
+    settings = Settings()
+    try:
+        live = read_live_definitions(
+            settings.kafka_client_config(), settings.topic_prefix + "config"
+        )
+    except EventRulesError as exc:
+        raise click.ClickException(str(exc)) from None
+    rules: list[Rule] = []
+    for (kind, definition_id), item in sorted(live.items()):
+        if kind != "rule":
+            continue
+        try:
+            rules.append(parse_rule(item.value))
+        except DefinitionError as exc:
+            raise click.ClickException(f"live rule {definition_id}: {exc}") from None
+    if not rules:
+        raise click.ClickException("no live rules on the config topic; use --file or --dir")
     return rules
 
 
@@ -145,7 +172,7 @@ def _timezone(name: str) -> tzinfo:
 
 @click.group("rules")
 def rules() -> None:
-    """Evaluate business rules and check rule sets (offline, from definition files)."""
+    """Evaluate business rules, check rule sets, show per-rule execution counts."""
 
 
 @rules.command("eval")
@@ -308,3 +335,61 @@ def _show_report(console: Console, report: CheckReport) -> None:
         f"{len(report.conflicts)} conflict(s); "
         f"{len(report.findings) - len(report.conflicts)} pair(s) the checker cannot decide"
     )
+
+
+def _scrape(url: str) -> list[tuple[str, dict[str, str], float]]:
+    """``(name, labels, value)`` samples of one worker's /metrics."""
+    try:
+        text = httpx.get(url.rstrip("/") + "/metrics", timeout=10, trust_env=False).text
+    except httpx.HTTPError as exc:
+        raise click.ClickException(f"cannot scrape {url}: {exc}") from None
+    return [
+        (sample.name, sample.labels, sample.value)
+        for family in text_string_to_metric_families(text)
+        for sample in family.samples
+    ]
+
+
+@rules.command("stats")
+@click.option(
+    "--url",
+    "urls",
+    multiple=True,
+    default=("http://127.0.0.1:6066",),
+    show_default=True,
+    help="A worker's web address; repeat for every worker (counts are summed).",
+)
+@click.option("--json", "as_json", is_flag=True)
+def stats_command(urls: tuple[str, ...], as_json: bool) -> None:
+    """Execution count and last execution per rule, scraped from the workers' metrics."""
+    counts: dict[str, dict[str, float]] = {}
+    last: dict[str, float] = {}
+    for url in urls:
+        for name, labels, value in _scrape(url):
+            if name == "eventrules_rule_evaluations_total":
+                per_rule = counts.setdefault(labels["rule"], {})
+                per_rule[labels["outcome"]] = per_rule.get(labels["outcome"], 0) + value
+            elif name == "eventrules_rule_last_evaluated_timestamp_seconds":
+                last[labels["rule"]] = max(last.get(labels["rule"], 0.0), value)
+    rows = {
+        rule: {
+            "applied": int(outcomes.get("applied", 0)),
+            "matched_not_applied": int(outcomes.get("matched", 0)),
+            "last_executed": datetime.fromtimestamp(last[rule], UTC).isoformat()
+            if rule in last
+            else None,
+        }
+        for rule, outcomes in sorted(counts.items())
+    }
+    if as_json:
+        click.echo(json.dumps(rows, indent=2))
+        return
+    table = Table("rule", "applied", "matched, not applied", "last executed")
+    for rule, row in rows.items():
+        table.add_row(
+            rule,
+            str(row["applied"]),
+            str(row["matched_not_applied"]),
+            str(row["last_executed"] or "-"),
+        )
+    _console().print(table)

@@ -13,6 +13,7 @@ from typing import Any
 
 from confluent_kafka import Consumer, TopicPartition
 
+from eventrules.kafka_io import watermarks
 from eventrules.runtime.config_table import ConfigTable
 
 __all__ = ["ConfigFollower"]
@@ -55,7 +56,7 @@ class ConfigFollower:
             raise RuntimeError(f"config topic {self.topic} does not exist")
         partitions = sorted(info.partitions)
         ends = {
-            p: consumer.get_watermark_offsets(TopicPartition(self.topic, p), timeout=10)[1]
+            p: watermarks(consumer, TopicPartition(self.topic, p), timeout=60)[1]
             for p in partitions
         }
         consumer.assign([TopicPartition(self.topic, p, _OFFSET_BEGINNING) for p in partitions])

@@ -1,0 +1,140 @@
+"""Rule decisions from a running worker: HTTP, Kafka request/reply, the CLI on live rules."""
+
+from __future__ import annotations
+
+import json
+from typing import Any
+
+import httpx
+import orjson
+import pytest
+import yaml
+from click.testing import CliRunner
+
+from eventrules.cli.main import cli
+from integration.harness import TEMPLATES, Deployment, wait_until
+
+pytestmark = pytest.mark.integration
+
+SEED_RULES = [
+    "bulk-order-discount",
+    "first-order-discount",
+    "weekend-special",
+    "minimum-order-validation",
+]
+
+
+def _publish_seed_rules(deployment: Deployment) -> None:
+    for name in SEED_RULES:
+        rule: dict[str, Any] = yaml.safe_load((TEMPLATES / "rules" / f"{name}.yaml").read_text())
+        deployment.publish_definition(rule)
+
+
+def test_http_endpoint_answers_decisions_and_rejects_bad_requests(deployment: Deployment) -> None:
+    _publish_seed_rules(deployment)
+    worker = deployment.start_worker()
+    assert worker.wait_ready()["rules"] == 4
+    url = worker.url + "/rules/evaluate"
+
+    bulk = httpx.post(
+        url,
+        json={
+            "rule_type": "pricing",
+            "facts": {"total": 600},
+            "evaluation_time": "2026-03-04T12:00:00+00:00",
+        },
+        trust_env=False,
+    )
+    assert bulk.status_code == 200, bulk.text
+    decision = bulk.json()
+    assert [m["rule_id"] for m in decision["matched"] if m["applied"]] == ["bulk-order-discount"]
+    assert decision["outcome"]["price"]["original"] == "600.00"
+    assert decision["outcome"]["price"]["final"] == "510.00"
+
+    small = httpx.post(
+        url, json={"rule_type": "validation", "facts": {"total": 12}}, trust_env=False
+    )
+    assert small.status_code == 200
+    assert small.json()["outcome"]["allowed"] is False
+    assert small.json()["outcome"]["reasons"]
+
+    not_json = httpx.post(url, content=b"{nope", trust_env=False)
+    assert not_json.status_code == 400
+    assert "not JSON" in not_json.json()["error"]
+    unknown = httpx.post(url, json={"rule_type": "astrology", "facts": {}}, trust_env=False)
+    assert unknown.status_code == 422
+    assert "astrology" in unknown.json()["error"]
+    no_facts = httpx.post(url, json={"rule_type": "pricing"}, trust_env=False)
+    assert no_facts.status_code == 422
+    assert "facts" in no_facts.json()["error"]
+
+    wait_until(
+        lambda: (
+            worker.metric(
+                "eventrules_rule_evaluations_total", rule="bulk-order-discount", outcome="applied"
+            )
+            == 1
+        ),
+        what="the rule evaluation to be counted",
+    )
+    result = CliRunner().invoke(cli, ["rules", "stats", "--url", worker.url, "--json"])
+    assert result.exit_code == 0, result.output
+    stats = json.loads(result.output)
+    assert stats["bulk-order-discount"]["applied"] == 1
+    assert stats["minimum-order-validation"]["applied"] == 1
+    assert stats["bulk-order-discount"]["last_executed"] is not None
+
+
+def test_kafka_request_reply_and_malformed_requests(deployment: Deployment) -> None:
+    _publish_seed_rules(deployment)
+    worker = deployment.start_worker()
+    worker.wait_ready()
+    deployment.produce(
+        "rules.requests",
+        orjson.dumps({"correlation_id": "c-1", "rule_type": "pricing", "facts": {"total": 1000}}),
+        key=b"c-1",
+    )
+    deployment.produce(
+        "rules.requests",
+        orjson.dumps(
+            {
+                "correlation_id": "c-2",
+                "rule_type": "pricing",
+                "facts": {"total": 100},
+                "reply_to": deployment.topic("actions.tasks"),
+            }
+        ),
+        key=b"c-2",
+    )
+    deployment.produce("rules.requests", b"{broken", key=b"c-3")
+    deployment.produce("rules.requests", orjson.dumps({"correlation_id": "c-4", "facts": {}}))
+    deployment.produce("rules.requests", b"no key, not json")
+
+    results = deployment.read("rules.results", until=lambda found: len(found) >= 3)
+    by_key = {r.key(): orjson.loads(r.value()) for r in results}
+    assert set(by_key) == {b"c-1", b"c-3", b"c-4"}
+    assert by_key[b"c-1"]["decision"]["outcome"]["price"]["final"] == "850.00"
+    assert by_key[b"c-1"]["error"] is None
+    assert "not JSON" in by_key[b"c-3"]["error"]
+    assert "rule_type" in by_key[b"c-4"]["error"]
+
+    replied = deployment.read("actions.tasks", until=lambda found: len(found) >= 1)
+    assert orjson.loads(replied[0].value())["correlation_id"] == "c-2"
+    dead = deployment.read("dlq", until=lambda found: len(found) >= 1)
+    headers = dict(dead[0].headers() or [])
+    assert headers["dlq.reason"] == b"no_correlation_id"
+    assert dead[0].value() == b"no key, not json"
+
+
+def test_cli_evaluates_the_live_rules(
+    deployment: Deployment, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    _publish_seed_rules(deployment)
+    monkeypatch.setenv("EVENTRULES_BOOTSTRAP_SERVERS", deployment.bootstrap)
+    monkeypatch.setenv("EVENTRULES_TOPIC_PREFIX", deployment.prefix)
+    result = CliRunner().invoke(
+        cli, ["rules", "eval", "--type", "pricing", "--facts", '{"total": 500}', "--json"]
+    )
+    assert result.exit_code == 0, result.output
+    decision = json.loads(result.output)
+    assert decision["outcome"]["price"]["final"] == "425.00"
