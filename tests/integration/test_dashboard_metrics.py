@@ -17,6 +17,7 @@ from prometheus_client import Counter, Gauge, Histogram, generate_latest
 from prometheus_client.parser import text_string_to_metric_families
 
 from eventrules.metrics import Metrics
+from integration.harness import Deployment, cloudevent, ids_of, wait_until
 
 pytestmark = pytest.mark.integration
 
@@ -207,3 +208,89 @@ def test_panels_use_the_datasource_variable(dashboard: dict[str, Any]) -> None:
 
 def test_chart_ships_the_same_dashboard() -> None:
     assert CHART_DASHBOARD.read_bytes() == DASHBOARD.read_bytes()
+
+
+def test_a_live_worker_exports_every_metric_the_dashboard_queries(
+    dashboard: dict[str, Any], deployment: Deployment
+) -> None:
+    """Drive a real worker through every path the dashboard shows, then scrape it."""
+    import threading
+    from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+
+    import httpx
+    import orjson
+
+    class Hook(BaseHTTPRequestHandler):
+        def do_POST(self) -> None:
+            self.rfile.read(int(self.headers.get("Content-Length", "0")))
+            self.send_response(200)
+            self.send_header("Content-Length", "0")
+            self.end_headers()
+
+        def log_message(self, format: str, *args: Any) -> None:
+            pass
+
+    server = ThreadingHTTPServer(("127.0.0.1", 0), Hook)
+    thread = threading.Thread(target=server.serve_forever, daemon=True)
+    thread.start()
+    try:
+        deployment.publish_definition(
+            {
+                "kind": "workflow",
+                "id": "dash",
+                "version": 1,
+                "name": "dash",
+                "trigger": "order.created",
+                "created_by": "tests",
+                "actions": [
+                    {"type": "send_email", "to": "a@example.com", "subject": "s", "body": "b"},
+                    {
+                        "type": "call_webhook",
+                        "url": f"http://127.0.0.1:{server.server_address[1]}/hook",
+                    },
+                ],
+            }
+        )
+        deployment.publish_definition(
+            {
+                "kind": "rule",
+                "id": "ten-off",
+                "version": 1,
+                "name": "ten off",
+                "rule_type": "pricing",
+                "conditions": "total > 1",
+                "created_by": "tests",
+                "actions": [{"type": "percentage_discount", "percent": 10}],
+            }
+        )
+        deployment.produce("config", b"{not json", key=b"workflow:broken")
+        worker = deployment.start_worker(EVENTRULES_WEBHOOK_ALLOW_LIST='["127.0.0.1/32"]')
+        worker.wait_ready()
+        event = cloudevent("order.created", {"total": 5}, event_id="dash-1")
+        deployment.produce("events.orders", orjson.dumps(event))
+        deployment.produce("events.orders", b"poison")
+        decision = httpx.post(
+            worker.url + "/rules/evaluate",
+            trust_env=False,
+            json={"rule_type": "pricing", "facts": {"total": 10}},
+        )
+        assert decision.status_code == 200, decision.text
+        deployment.executions(until=lambda found: "dash-1" in ids_of(found))
+
+        def scraped() -> set[str]:
+            names: set[str] = set()
+            for family in text_string_to_metric_families(worker.metrics()):
+                names.update(sample.name for sample in family.samples)
+            return names
+
+        wanted = {name for _, expr in dashboard_exprs(dashboard) for name in metric_names(expr)}
+        # Lag is reported by a timer (1 s in tests) after the first batch.
+        wait_until(
+            lambda: wanted <= scraped(),
+            timeout=30,
+            what=f"the worker to export {sorted(wanted - scraped())}",
+        )
+    finally:
+        server.shutdown()
+        server.server_close()
+        thread.join(5)

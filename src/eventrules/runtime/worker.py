@@ -27,6 +27,7 @@ from eventrules.runtime.config_follower import ConfigFollower
 from eventrules.runtime.config_table import ConfigTable
 from eventrules.runtime.rules_service import RuleRequestHandler
 from eventrules.runtime.runner import TopicNames, WorkflowRunner
+from eventrules.runtime.scheduler import Scheduler, schedules_for
 from eventrules.runtime.stats import StatsKeeper
 from eventrules.runtime.stream import StreamLoop
 from eventrules.runtime.web import make_web_app
@@ -64,6 +65,7 @@ class Worker:
     stream: StreamLoop
     rule_requests: StreamLoop
     stats: StatsKeeper
+    scheduler: Scheduler
     webhook_client: httpx.AsyncClient
     tasks: list[asyncio.Task[None]] = field(default_factory=list)
 
@@ -136,6 +138,17 @@ class Worker:
         stats = StatsKeeper(
             client, f"{settings.app_id}-stats", topics.executions, topics("workflow-stats")
         )
+        # Exactly one worker of the app leads the scheduler (see runtime/scheduler.py).
+        scheduler = Scheduler(
+            client,
+            group_id=f"{settings.app_id}-scheduler",
+            state_topic=topics("scheduler-state"),
+            ticks_topic=topics("events.scheduled"),
+            schedules=lambda: schedules_for(engine.workflows()),
+            ready=ready,
+            timezone=settings.zoneinfo(),
+            session_timeout_ms=session_ms,
+        )
         return cls(
             settings,
             metrics,
@@ -147,6 +160,7 @@ class Worker:
             stream,
             rule_requests,
             stats,
+            scheduler,
             webhook_client,
         )
 
@@ -168,7 +182,9 @@ class Worker:
             self.refresh_gauges()
             for (topic, partition), last in list(self.stream.last_offsets.items()):
                 if (topic, partition) not in self.stream.assigned:
-                    self.metrics.consumer_lag.remove(topic, str(partition))
+                    # Moved to another worker: stop reporting a lag that is no longer ours.
+                    with contextlib.suppress(KeyError):
+                        self.metrics.consumer_lag.remove(topic, str(partition))
                     del self.stream.last_offsets[(topic, partition)]
                     continue
                 _, high = await asyncio.to_thread(
@@ -192,6 +208,7 @@ class Worker:
             asyncio.create_task(self.stream.run(), name="event-stream"),
             asyncio.create_task(self.rule_requests.run(), name="rule-requests"),
             asyncio.create_task(self.stats.run(), name="workflow-stats"),
+            asyncio.create_task(self.scheduler.run(), name="scheduler"),
             asyncio.create_task(self._report_lag(), name="lag-reporter"),
         ]
         log.info(
@@ -205,7 +222,7 @@ class Worker:
         failed = [task for task in done if task is not stopped and task.exception() is not None]
         for task in failed:
             log.error("task %s died", task.get_name(), exc_info=task.exception())
-        for part in (self.stream, self.rule_requests, self.stats, self.follower):
+        for part in (self.stream, self.rule_requests, self.stats, self.scheduler, self.follower):
             part.stop()
         await asyncio.wait(self.tasks, timeout=30)
         for task in self.tasks:
