@@ -66,6 +66,9 @@ EVENT_TOPICS = {
     "scheduled": "events.scheduled",
 }
 PASSTHROUGH_TOPIC = "bench.passthrough"
+WARMUP_SECONDS = 2.0  # paced but untimed, before each latency run
+# Worker processes sent SIGTERM, to be waited for before the broker stops.
+_STOPPING: list[subprocess.Popen[bytes]] = []
 
 
 def free_port() -> int:
@@ -74,11 +77,29 @@ def free_port() -> int:
         return int(sock.getsockname()[1])
 
 
+def reap(processes: list[subprocess.Popen[bytes]], timeout: float = 45.0) -> None:
+    deadline = time.monotonic() + timeout
+    for process in processes:
+        try:
+            process.wait(max(0.1, deadline - time.monotonic()))
+        except subprocess.TimeoutExpired:
+            process.kill()
+            process.wait(10)
+    processes.clear()
+
+
 @contextlib.contextmanager
 def kafka(bootstrap: str | None) -> Iterator[str]:
-    """The given cluster, or a broker of our own on free ports, stopped at the end."""
+    """The given cluster, or a broker of our own on free ports, stopped at the end.
+
+    Workers stopped meanwhile are waited for first: a worker takes up to 30 s to exit after
+    SIGTERM, so they exit in the background while the run goes on.
+    """
     if bootstrap:
-        yield bootstrap
+        try:
+            yield bootstrap
+        finally:
+            reap(_STOPPING)
         return
     with tempfile.TemporaryDirectory(prefix="eventrules-bench-kafka-") as data_dir:
         broker = LocalBroker(
@@ -92,6 +113,7 @@ def kafka(bootstrap: str | None) -> Iterator[str]:
         try:
             yield broker.bootstrap_servers
         finally:
+            reap(_STOPPING)
             broker.stop()
 
 
@@ -223,14 +245,10 @@ class WorkerProcess:
         raise SystemExit(f"the worker was not ready within {timeout:.0f}s; see {self.log_path}")
 
     def stop(self) -> None:
-        if self.process is None or self.process.poll() is not None:
-            return
-        self.process.send_signal(signal.SIGTERM)
-        try:
-            self.process.wait(30)
-        except subprocess.TimeoutExpired:
-            self.process.kill()
-            self.process.wait(10)
+        """SIGTERM now; the exit is awaited by :func:`kafka` before the broker goes."""
+        if self.process is not None and self.process.poll() is None:
+            self.process.send_signal(signal.SIGTERM)
+            _STOPPING.append(self.process)
 
 
 @contextlib.contextmanager
@@ -440,14 +458,18 @@ def time_until(
 
 def paced_latency(
     bootstrap: str,
+    warmup: list[BenchEvent],
     events: list[BenchEvent],
+    *,
     rate: float,
     output: str,
     event_id_of: Callable[[dict[str, Any]], str],
 ) -> tuple[list[float], float, int]:
-    """Produce ``events`` at ``rate``/s and time each one's arrival on ``output``.
+    """Produce ``warmup`` then ``events`` at ``rate``/s; time each event's arrival on ``output``.
 
-    Returns (latencies in seconds, achieved produce rate, records not seen within 30 s).
+    The warm-up events are not timed: a fresh producer's first second or so is slow (metadata,
+    connections, first writes to the partitions) whatever consumes the events.
+    Returns (latencies in seconds, achieved produce rate, events not seen within 30 s).
     """
     consumer = Consumer({"bootstrap.servers": bootstrap, "group.id": f"bench-{uuid.uuid4().hex}"})
     partitions = consumer.list_topics(output, timeout=10).topics[output].partitions
@@ -463,14 +485,15 @@ def paced_latency(
 
     def produce() -> None:
         begin = time.perf_counter()
-        for n, event in enumerate(events):
+        for n, event in enumerate([*warmup, *events]):
             delay = begin + n / rate - time.perf_counter()
             if delay > 0:
                 time.sleep(delay)
-            sent[event.id] = time.perf_counter()
+            if n >= len(warmup):
+                sent[event.id] = time.perf_counter()
             producer.produce(event.topic, event.value, key=event.key)
             producer.poll(0)
-        span.append(time.perf_counter() - begin)
+        span.append(time.perf_counter() - begin - len(warmup) / rate)
         producer.flush(30)
 
     sender = threading.Thread(target=produce, name="paced-producer")
@@ -531,8 +554,11 @@ class Bench:
     def events(self, count: int) -> list[BenchEvent]:
         return make_events(count, self.workflows, self.triggers, self.prefix, self.rng)
 
-    def paced_events(self) -> list[BenchEvent]:
-        return self.events(int(self.rate * self.seconds))
+    def paced_events(self) -> tuple[list[BenchEvent], list[BenchEvent]]:
+        """(warm-up, timed) events for a latency run."""
+        return self.events(int(self.rate * WARMUP_SECONDS)), self.events(
+            int(self.rate * self.seconds)
+        )
 
 
 def alive(process: subprocess.Popen[bytes] | None) -> Callable[[], bool]:
@@ -572,14 +598,20 @@ def worker_throughput_and_latency(bench: Bench, events_n: int, base: Throughput)
             flush=True,
         )
 
-        events = bench.paced_events()
+        warmup, events = bench.paced_events()
         print(
             f"latency: {len(events):,} events paced at {bench.rate:,.0f}/s for "
-            f"{bench.seconds:.0f}s; produce -> output record seen by a consumer",
+            f"{bench.seconds:.0f}s after {WARMUP_SECONDS:.0f}s of warm-up; "
+            "produce -> output record seen by a consumer",
             flush=True,
         )
         latencies, achieved, missing = paced_latency(
-            bench.bootstrap, events, bench.rate, bench.executions, lambda r: r["trigger_event_id"]
+            bench.bootstrap,
+            warmup,
+            events,
+            rate=bench.rate,
+            output=bench.executions,
+            event_id_of=lambda r: r["trigger_event_id"],
         )
         print(
             latency_line("eventrules worker", latencies)
@@ -591,20 +623,25 @@ def worker_throughput_and_latency(bench: Bench, events_n: int, base: Throughput)
             f"  (the worker's RSS after both runs: {mib(rss['VmRSS'])}; "
             f"{count() - records:,} executions in this run)"
         )
-        stopping = time.perf_counter()
-    print(f"  (the worker stopped in {time.perf_counter() - stopping:.1f}s)", flush=True)
     return latencies
 
 
-def passthrough_latency(bench: Bench, already: int) -> None:
+def passthrough_latency(bench: Bench) -> None:
     """The passthrough resumes its group, catches up on the worker's paced events, is timed."""
     with (
         running_passthrough(bench.bootstrap, bench.group, bench.scratch, bench.event_topics) as pt,
         record_count(bench.bootstrap, [bench.scratch]) as count,
+        record_count(bench.bootstrap, bench.event_topics) as produced,
     ):
-        time_until(count, already, time.perf_counter(), alive(pt))
+        time_until(count, produced(), time.perf_counter(), alive(pt))
+        warmup, events = bench.paced_events()
         latencies, achieved, missing = paced_latency(
-            bench.bootstrap, bench.paced_events(), bench.rate, bench.scratch, lambda r: r["id"]
+            bench.bootstrap,
+            warmup,
+            events,
+            rate=bench.rate,
+            output=bench.scratch,
+            event_id_of=lambda r: r["id"],
         )
     print(
         latency_line("raw passthrough", latencies)
@@ -678,7 +715,7 @@ def main() -> None:
             flush=True,
         )
         latencies = worker_throughput_and_latency(bench, events_n, base)
-        passthrough_latency(bench, events_n + len(latencies))
+        passthrough_latency(bench)
         p99 = percentile(sorted(latencies), 0.99) * 1000
         print(f"  worker p99 {p99:.1f} ms (target < 100 ms)", flush=True)
 

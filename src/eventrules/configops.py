@@ -17,16 +17,20 @@ import orjson
 from confluent_kafka import Producer
 
 from eventrules.definitions_io import Definition, parse_definition, read_definition_documents
-from eventrules.errors import DefinitionError, KafkaError
+from eventrules.errors import ConfigConflictError, DefinitionError, KafkaError
 from eventrules.kafka_io import read_to_end
 from eventrules.runtime.config_table import definition_key, parse_definition_key
 
 __all__ = [
+    "DefinitionVersion",
     "LiveDefinition",
     "PlannedChange",
+    "check_not_changed",
     "collect_definitions",
     "plan_changes",
+    "plan_toggle",
     "publish",
+    "read_history",
     "read_live_definitions",
 ]
 
@@ -56,17 +60,33 @@ def _definition_files(paths: Iterable[Path]) -> list[Path]:
     return files
 
 
-def collect_definitions(paths: Iterable[Path]) -> list[Definition]:
+def _looks_like_definition(raw: Any) -> bool:
+    return isinstance(raw, dict) and "kind" in raw
+
+
+def collect_definitions(
+    paths: Iterable[Path], *, skipped: list[str] | None = None
+) -> list[Definition]:
     """Every definition under ``paths``, all validated; raises one DefinitionError listing
-    every problem in every file, so nothing is published from a partly invalid set."""
+    every problem in every file, so nothing is published from a partly invalid set.
+
+    A file named explicitly is always a definition file (``kind`` defaults to workflow). In a
+    directory, only documents that declare a ``kind`` are definitions: others (the sample events
+    under ``config/templates/events``) are skipped and their sources appended to ``skipped``."""
     definitions: list[Definition] = []
     problems: list[tuple[str, str]] = []
-    seen: dict[str, str] = {}
+    seen: dict[tuple[str, str], str] = {}
+    paths = list(paths)
+    explicit = {path for path in paths if not path.is_dir()}
     for file in _definition_files(paths):
         try:
             documents = read_definition_documents(file)
         except DefinitionError as exc:
             problems.append((str(file), str(exc)))
+            continue
+        if file not in explicit and not any(_looks_like_definition(d.raw) for d in documents):
+            if skipped is not None:
+                skipped.append(str(file))
             continue
         for document in documents:
             try:
@@ -77,12 +97,17 @@ def collect_definitions(paths: Iterable[Path]) -> list[Definition]:
                     for path, reason in exc.problems or [("", str(exc))]
                 )
                 continue
-            if definition.id in seen:
+            # The config key is kind:id, so a workflow and a rule may share an id.
+            key = (definition.kind, definition.id)
+            if key in seen:
                 problems.append(
-                    (document.source, f"id {definition.id!r} also in {seen[definition.id]}")
+                    (
+                        document.source,
+                        f"{definition.kind} {definition.id!r} also in {seen[key]}",
+                    )
                 )
                 continue
-            seen[definition.id] = document.source
+            seen[key] = document.source
             definitions.append(definition)
     if problems:
         raise DefinitionError(
@@ -214,3 +239,99 @@ def publish(client_config: dict[str, Any], topic: str, changes: Sequence[Planned
     if remaining or errors:
         raise KafkaError(f"publishing to {topic} failed: {errors or f'{remaining} undelivered'}")
     return written
+
+
+def check_not_changed(
+    planned_against: dict[tuple[str, str], LiveDefinition],
+    live_now: dict[tuple[str, str], LiveDefinition],
+    changes: Sequence[PlannedChange],
+) -> None:
+    """Raise ConfigConflictError when a key the plan writes changed since it was planned.
+
+    The record offset identifies a version exactly (a republish of the same version number is
+    still a change someone else made), so offsets are compared, not version numbers."""
+    conflicts: list[tuple[str, str]] = []
+    for change in changes:
+        if change.action == "unchanged":
+            continue
+        key = (change.kind, change.definition_id)
+        before, now = planned_against.get(key), live_now.get(key)
+        if before is None and now is None:
+            continue
+        if before is None and now is not None:
+            conflicts.append(
+                (f"{key[0]}:{key[1]}", f"created meanwhile (v{now.value.get('version')})")
+            )
+        elif before is not None and now is None:
+            conflicts.append((f"{key[0]}:{key[1]}", "deleted meanwhile"))
+        elif before is not None and now is not None and before.offset != now.offset:
+            conflicts.append(
+                (
+                    f"{key[0]}:{key[1]}",
+                    f"v{before.value.get('version')} -> v{now.value.get('version')}"
+                    f" by {now.value.get('updated_by', '?')}",
+                )
+            )
+    if conflicts:
+        raise ConfigConflictError(
+            f"{len(conflicts)} definition(s) changed since the plan was made; nothing was"
+            " published (re-run to plan again, or --force)",
+            conflicts=conflicts,
+        )
+
+
+def plan_toggle(
+    current: LiveDefinition,
+    *,
+    enabled: bool,
+    updated_by: str | None = None,
+    now: datetime | None = None,
+) -> PlannedChange:
+    """An update that only flips ``enabled``, published as the next version."""
+    now = now or datetime.now(UTC)
+    live_version = int(current.value.get("version", 0))
+    value = {
+        **current.value,
+        "enabled": enabled,
+        "version": live_version + 1,
+        "updated_at": now.isoformat(),
+        "updated_by": updated_by or getpass.getuser(),
+    }
+    return PlannedChange(
+        "update", current.kind, current.definition_id, live_version + 1, value, live_version
+    )
+
+
+@dataclass(frozen=True)
+class DefinitionVersion:
+    """One record of a definition's key still held by the (compacted) config topic."""
+
+    offset: int
+    timestamp_ms: int
+    value: dict[str, Any] | None  # None: a tombstone (deleted)
+
+
+def read_history(
+    client_config: dict[str, Any], topic: str, kind: str, definition_id: str
+) -> list[DefinitionVersion]:
+    """Every version of one definition the config topic still holds, oldest first.
+
+    Compaction eventually keeps only the newest record per key, so this is the history the
+    topic retains, not necessarily every version ever published."""
+    wanted = definition_key(kind, definition_id)
+    versions: list[DefinitionVersion] = []
+    for message in read_to_end(client_config, topic):
+        if message.key() != wanted:
+            continue
+        raw = message.value()
+        value: dict[str, Any] | None = None
+        if raw is not None:
+            try:
+                parsed = orjson.loads(raw)
+            except orjson.JSONDecodeError:
+                continue
+            if not isinstance(parsed, dict):
+                continue
+            value = parsed
+        versions.append(DefinitionVersion(message.offset() or 0, message.timestamp()[1], value))
+    return versions

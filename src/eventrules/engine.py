@@ -119,7 +119,18 @@ class Engine:
         index = self._index(event.type)
         if index is None:
             return []
-        return index.match(facts if facts is not None else self.facts(event))
+        matched = index.match(facts if facts is not None else self.facts(event))
+        if event.type.startswith("scheduled."):
+            # A workflow with its own schedule runs on the ticks addressed to it (data.workflow_id)
+            # and only on those; the others run on the unaddressed daily/weekly/monthly ticks.
+            target = event.data.get("workflow_id")
+            matched = [
+                compiled
+                for compiled in matched
+                if (compiled.workflow.schedule is None and target is None)
+                or (compiled.workflow.schedule is not None and compiled.workflow.id == target)
+            ]
+        return matched
 
     def plan(self, event: Event) -> Plan:
         """The ordered plan; an action whose template fails is marked failed, others still run."""

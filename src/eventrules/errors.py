@@ -12,6 +12,7 @@ The tree::
     ├── WebhookError               a webhook call cannot be made as asked (bad url, unknown secret)
     │   └── WebhookBlockedError    the SSRF guard refused the destination (carries host, address)
     ├── PoisonEventError           a record is not a usable event (carries a short reason code)
+    ├── ConfigConflictError        a config change was planned against versions since replaced
     └── KafkaError                 talking to the broker failed
         ├── BrokerUnavailableError no broker answered in time
         └── TopicError             creating or inspecting a topic failed
@@ -25,6 +26,7 @@ from __future__ import annotations
 __all__ = [
     "BrokerUnavailableError",
     "ConditionSyntaxError",
+    "ConfigConflictError",
     "ConfigurationError",
     "DefinitionError",
     "EventRulesError",
@@ -102,6 +104,15 @@ class PoisonEventError(EventRulesError):
         self.reason = reason
         self.detail = detail
         super().__init__(f"{reason}: {detail}")
+
+
+class ConfigConflictError(EventRulesError):
+    """Someone changed the config topic between planning and publishing; ``conflicts`` lists
+    ``(kind:id, what changed)`` pairs. Nothing was published."""
+
+    def __init__(self, message: str, *, conflicts: list[tuple[str, str]]) -> None:
+        self.conflicts = conflicts
+        super().__init__(message)
 
 
 class KafkaError(EventRulesError):

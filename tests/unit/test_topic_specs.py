@@ -31,6 +31,7 @@ REQUIRED = {
     "dlq",
     "rules.requests",
     "rules.results",
+    "scheduler-state",
 }
 
 

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 import uuid
 from collections.abc import Iterable
 from typing import Any
@@ -12,8 +13,15 @@ from confluent_kafka import Consumer, TopicPartition
 from rich.console import Console
 from rich.table import Table
 
-from eventrules.errors import EventRulesError
+from eventrules.catalog import TriggerCatalog
+from eventrules.cli.workflows import load_live_engine, run_manually
+from eventrules.configops import read_history
+from eventrules.engine import Engine
+from eventrules.errors import DefinitionError, EventRulesError
 from eventrules.kafka_io import read_to_end
+from eventrules.models.events import Event
+from eventrules.models.workflows import parse_workflow
+from eventrules.plan import PlannedWorkflow
 from eventrules.settings import Settings
 
 _STATUS = click.Choice(["success", "failed", "partial"])
@@ -144,3 +152,125 @@ def tail_command(
         pass
     finally:
         consumer.close()
+
+
+REPLAY_MARK = "#replay-"
+
+
+def replay_event_id(original: str, earlier: Iterable[str]) -> str:
+    """``<original id>#replay-<n>``, n one more than the replays already recorded.
+
+    Execution ids derive from (source, event id, workflow, version): a replay needs an event id
+    of its own, or re-running the same version would reuse the original's execution id and
+    action ids and downstream consumers would drop its outputs as duplicates."""
+    base = original.split(REPLAY_MARK, 1)[0]
+    numbers = [
+        int(suffix)
+        for event_id in earlier
+        if event_id.startswith(base + REPLAY_MARK)
+        and (suffix := event_id.removeprefix(base + REPLAY_MARK)).isdigit()
+    ]
+    return f"{base}{REPLAY_MARK}{max(numbers, default=0) + 1}"
+
+
+def _recorded_engine(settings: Settings, workflow_id: str, version: int) -> Engine:
+    history = read_history(
+        settings.kafka_client_config(), settings.topic_prefix + "config", "workflow", workflow_id
+    )
+    value = next(
+        (v.value for v in reversed(history) if v.value and v.value.get("version") == version),
+        None,
+    )
+    if value is None:
+        raise click.ClickException(
+            f"the config topic no longer holds {workflow_id} v{version} (see `config history`)"
+        )
+    engine = Engine(
+        TriggerCatalog.load(*settings.extra_trigger_files), timezone=settings.zoneinfo()
+    )
+    try:
+        engine.upsert(parse_workflow(value))
+    except DefinitionError as exc:
+        raise click.ClickException(f"the recorded definition is invalid: {exc}") from None
+    return engine
+
+
+@executions.command("replay")
+@click.argument("execution_id")
+@click.option(
+    "--recorded-version",
+    is_flag=True,
+    help="Run the workflow version the execution ran (from the config topic's history).",
+)
+@click.option(
+    "--ignore-conditions", is_flag=True, help="Run even if the conditions no longer match."
+)
+def replay_command(execution_id: str, recorded_version: bool, ignore_conditions: bool) -> None:
+    """Re-run the event of EXECUTION_ID against the live version of its workflow.
+
+    The new record has triggered_by: replay and the event id ``<original>#replay-<n>``. Exits
+    3 without running when the conditions no longer match (unless --ignore-conditions)."""
+    settings = Settings()
+    console = Console(width=200, stderr=True)
+    try:
+        with console.status(f"reading {_executions_topic(settings)}"):
+            records = [
+                record
+                for message in read_to_end(
+                    settings.kafka_client_config(), _executions_topic(settings)
+                )
+                if (record := _decode(message.value())) is not None
+            ]
+    except EventRulesError as exc:
+        raise click.ClickException(str(exc)) from None
+    original = next((r for r in records if r.get("execution_id") == execution_id), None)
+    if original is None:
+        raise click.ClickException(f"no execution {execution_id!r} in the executions topic")
+    recorded_event = original.get("event")
+    if not isinstance(recorded_event, dict):
+        raise click.ClickException(f"execution {execution_id} carries no event to replay")
+    workflow_id = str(original["workflow_id"])
+    try:
+        with console.status("reading the config topic"):
+            engine = (
+                _recorded_engine(settings, workflow_id, int(original["workflow_version"]))
+                if recorded_version
+                else load_live_engine(settings, workflow_id)
+            )
+    except EventRulesError as exc:
+        raise click.ClickException(str(exc)) from None
+    workflow = engine.get(workflow_id)
+    if workflow is None:  # both loaders installed it; this guards the type, not a case
+        raise click.ClickException(f"no workflow {workflow_id!r}")
+    earlier = [
+        str(r.get("trigger_event_id")) for r in records if r.get("workflow_id") == workflow_id
+    ]
+    try:
+        event = Event.model_validate(
+            {
+                **{k: v for k, v in recorded_event.items() if k in Event.model_fields},
+                "id": replay_event_id(str(recorded_event["id"]), earlier),
+            }
+        )
+    except (KeyError, ValueError) as exc:
+        raise click.ClickException(f"the recorded event is unusable: {exc}") from None
+    trace = engine.trace(workflow_id, event)
+    if not trace.fired and not ignore_conditions:
+        # a disabled workflow or changed conditions: the operator decides, we do not guess
+        console.print(f"[yellow]{workflow_id} v{workflow.version} would not run:[/]")
+        for reason in trace.reasons:
+            console.print(f"  {reason}")
+        raise SystemExit(3)
+    planned = PlannedWorkflow(
+        workflow_id,
+        workflow.name,
+        workflow.version,
+        workflow.priority,
+        engine.render_actions(workflow_id, event),
+    )
+    replayed = asyncio.run(run_manually(settings, planned, event, "replay"))
+    output = replayed.model_dump(mode="json")
+    output["replay_of"] = execution_id
+    click.echo(orjson.dumps(output, option=orjson.OPT_INDENT_2).decode())
+    if replayed.status != "success":
+        raise SystemExit(1)

@@ -8,8 +8,10 @@ from eventrules import __version__
 from eventrules.cli.broker import broker
 from eventrules.cli.config import config
 from eventrules.cli.definitions import dry_run_command, validate_command
+from eventrules.cli.dlq import dlq
 from eventrules.cli.executions import executions
 from eventrules.cli.rules import rules
+from eventrules.cli.templates import templates
 from eventrules.cli.topics import topics
 from eventrules.cli.worker import worker
 from eventrules.cli.workflows import workflows
@@ -24,11 +26,13 @@ def cli() -> None:
 cli.add_command(broker)
 cli.add_command(topics)
 cli.add_command(config)
+cli.add_command(templates)
 cli.add_command(validate_command)
 cli.add_command(dry_run_command)
 cli.add_command(worker)
 cli.add_command(rules)
 cli.add_command(executions)
+cli.add_command(dlq)
 cli.add_command(workflows)
 
 

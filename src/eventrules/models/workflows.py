@@ -9,7 +9,9 @@ import functools
 import operator
 from typing import Annotated, Any, Literal
 
+from croniter import croniter
 from pydantic import (
+    AfterValidator,
     AwareDatetime,
     BaseModel,
     ConfigDict,
@@ -18,6 +20,7 @@ from pydantic import (
     PlainValidator,
     ValidationError,
     create_model,
+    model_validator,
 )
 from pydantic_core import PydanticCustomError
 
@@ -51,6 +54,15 @@ def _serialize_condition(node: ConditionNode | None) -> Any:
     return None if node is None else node_to_data(node)
 
 
+def _validate_cron(expression: str) -> str:
+    # 5 fields, or 6 with seconds last (croniter's order); seconds exist for tests and demos
+    if len(expression.split()) not in {5, 6} or not croniter.is_valid(expression):
+        raise ValueError(f"not a cron expression: {expression!r} (e.g. '0 9 * * MON')")
+    return expression
+
+
+CronField = Annotated[str, AfterValidator(_validate_cron)]
+
 ConditionField = Annotated[
     ConditionNode | None,
     PlainValidator(_validate_condition),
@@ -73,11 +85,22 @@ class Workflow(BaseModel):
     actions: list[BuiltinAction] = Field(min_length=1)
     enabled: bool = True
     priority: int = Field(default=5, ge=1, le=10)
+    # A cron expression (in the workers' EVENTRULES_TIMEZONE): the workflow runs on its own
+    # ticks, see docs/schedules.md. Requires a scheduled.* trigger.
+    schedule: CronField | None = None
     created_by: str = Field(min_length=1)
     # the audit trail: who published this version (set by `eventrules config apply`)
     updated_by: str | None = None
     created_at: AwareDatetime | None = None
     updated_at: AwareDatetime | None = None
+
+    @model_validator(mode="after")
+    def _schedule_needs_a_scheduled_trigger(self) -> Workflow:
+        if self.schedule is not None and not self.trigger.startswith("scheduled."):
+            raise ValueError(
+                f"a workflow with a schedule needs a scheduled.* trigger, not {self.trigger!r}"
+            )
+        return self
 
 
 @functools.cache

@@ -1,0 +1,111 @@
+"""``eventrules templates``: the shipped workflow and rule templates (config/templates)."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import click
+from rich.console import Console
+from rich.table import Table
+
+from eventrules.cli.config import _config_topic, _plan_table, _publish, _read_live
+from eventrules.configops import collect_definitions, plan_changes
+from eventrules.definitions_io import Definition
+from eventrules.errors import DefinitionError
+from eventrules.models.workflows import Workflow
+from eventrules.settings import Settings, find_project_file
+
+__all__ = ["templates"]
+
+_FOLDERS = ("workflows", "rules")
+
+
+def _templates_dir(given: Path | None) -> Path:
+    found = given or find_project_file("config/templates")
+    if found is None or not found.is_dir():
+        raise click.ClickException("no config/templates folder found; pass --dir")
+    return found
+
+
+def _shipped(root: Path) -> dict[str, tuple[Definition, Path]]:
+    """Template name (the file stem) -> its definition and file."""
+    found: dict[str, tuple[Definition, Path]] = {}
+    for folder in _FOLDERS:
+        for file in sorted((root / folder).glob("*.y*ml")):
+            try:
+                (definition,) = collect_definitions([file])
+            except (DefinitionError, ValueError) as exc:
+                raise click.ClickException(f"template {file} is unusable: {exc}") from None
+            found[file.stem] = (definition, file)
+    return found
+
+
+_DIR = click.option(
+    "--dir",
+    "root",
+    type=click.Path(exists=True, file_okay=False, path_type=Path),
+    default=None,
+    help="Templates folder (default: the repository's config/templates).",
+)
+
+
+@click.group()
+def templates() -> None:
+    """Shipped workflow and rule templates: list them, install them on the config topic."""
+
+
+@templates.command("list")
+@_DIR
+def list_command(root: Path | None) -> None:
+    """The shipped templates."""
+    table = Table("name", "kind", "trigger / type", "name (definition)", "file")
+    for name, (definition, file) in sorted(_shipped(_templates_dir(root)).items()):
+        what = definition.trigger if isinstance(definition, Workflow) else definition.rule_type
+        table.add_row(name, definition.kind, str(what), definition.name, str(file))
+    Console(width=200).print(table)
+
+
+@templates.command("install")
+@click.argument("names", nargs=-1)
+@click.option("--all", "install_all", is_flag=True, help="Install every template.")
+@click.option("--yes", is_flag=True, help="Publish without asking.")
+@click.option("--dry-run", is_flag=True, help="Only show the plan.")
+@click.option("--as", "updated_by", default=None, help="Recorded as updated_by (default: $USER).")
+@_DIR
+def install_command(
+    *,
+    names: tuple[str, ...],
+    install_all: bool,
+    yes: bool,
+    dry_run: bool,
+    updated_by: str | None,
+    root: Path | None,
+) -> None:
+    """Publish the named templates to the config topic (planned like `config apply`)."""
+    shipped = _shipped(_templates_dir(root))
+    if install_all:
+        names = tuple(sorted(shipped))
+    if not names:
+        raise click.UsageError("name at least one template, or --all")
+    unknown = [name for name in names if name not in shipped]
+    if unknown:
+        raise click.ClickException(
+            f"unknown template(s) {unknown}; `eventrules templates list` shows {sorted(shipped)}"
+        )
+    settings = Settings()
+    console = Console(width=200)
+    live = _read_live(settings, console)
+    changes = plan_changes([shipped[name][0] for name in names], live, updated_by=updated_by)
+    console.print(_plan_table(changes))
+    pending = [change for change in changes if change.action != "unchanged"]
+    if not pending:
+        console.print("nothing to change")
+        return
+    if dry_run:
+        console.print(f"dry run: {len(pending)} change(s) not published")
+        return
+    topic = _config_topic(settings)
+    if not yes and not click.confirm(f"publish {len(pending)} change(s) to {topic}?"):
+        raise SystemExit(1)
+    written = _publish(settings, console, changes, live, force=False)
+    console.print(f"published {written} change(s) to {topic}")
