@@ -6,6 +6,7 @@ from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
+from click.testing import CliRunner
 
 from integration.harness import Deployment
 
@@ -17,3 +18,11 @@ def deployment(kafka_bootstrap: str, tmp_path: Path) -> Iterator[Deployment]:
         yield deployed
     finally:
         deployed.close()
+
+
+@pytest.fixture
+def runner(deployment: Deployment, monkeypatch: pytest.MonkeyPatch) -> CliRunner:
+    """A CLI runner whose commands talk to the test's deployment."""
+    monkeypatch.setenv("EVENTRULES_BOOTSTRAP_SERVERS", deployment.bootstrap)
+    monkeypatch.setenv("EVENTRULES_TOPIC_PREFIX", deployment.prefix)
+    return CliRunner()

@@ -239,6 +239,15 @@ class Deployment:
         return self.read_json("executions", until=until, timeout=timeout)
 
 
+def cli_ok(runner: Any, *args: str) -> str:
+    """Run an ``eventrules`` command in-process; it must succeed."""
+    from eventrules.cli.main import cli
+
+    result = runner.invoke(cli, list(args))
+    assert result.exit_code == 0, result.output
+    return str(result.output)
+
+
 def wait_until(condition: Callable[[], bool], *, timeout: float = 30.0, what: str = "") -> None:
     deadline = time.monotonic() + timeout
     while not condition():

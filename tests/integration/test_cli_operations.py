@@ -15,13 +15,6 @@ from integration.harness import TEMPLATES, Deployment, cloudevent, ids_of, wait_
 pytestmark = pytest.mark.integration
 
 
-@pytest.fixture
-def runner(deployment: Deployment, monkeypatch: pytest.MonkeyPatch) -> CliRunner:
-    monkeypatch.setenv("EVENTRULES_BOOTSTRAP_SERVERS", deployment.bootstrap)
-    monkeypatch.setenv("EVENTRULES_TOPIC_PREFIX", deployment.prefix)
-    return CliRunner()
-
-
 def _apply(runner: CliRunner, *paths: Path) -> str:
     args = ["config", "apply", "--yes", "--as", "tests"]
     for path in paths:

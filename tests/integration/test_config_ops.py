@@ -10,22 +10,9 @@ import pytest
 from click.testing import CliRunner
 
 from eventrules.cli.main import cli
-from integration.harness import TEMPLATES, Deployment, cloudevent, wait_until
+from integration.harness import TEMPLATES, Deployment, cli_ok, cloudevent, wait_until
 
 pytestmark = pytest.mark.integration
-
-
-@pytest.fixture
-def runner(deployment: Deployment, monkeypatch: pytest.MonkeyPatch) -> CliRunner:
-    monkeypatch.setenv("EVENTRULES_BOOTSTRAP_SERVERS", deployment.bootstrap)
-    monkeypatch.setenv("EVENTRULES_TOPIC_PREFIX", deployment.prefix)
-    return CliRunner()
-
-
-def _ok(runner: CliRunner, *args: str) -> str:
-    result = runner.invoke(cli, list(args))
-    assert result.exit_code == 0, result.output
-    return result.output
 
 
 def _low_stock(deployment: Deployment, event_id: str) -> dict[str, object]:
@@ -41,7 +28,7 @@ def test_config_as_code_round_trip(
     runner: CliRunner, deployment: Deployment, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     # The whole templates folder applies: the sample events are skipped, not errors.
-    applied = _ok(runner, "config", "apply", "-f", str(TEMPLATES), "--yes", "--as", "ops")
+    applied = cli_ok(runner, "config", "apply", "-f", str(TEMPLATES), "--yes", "--as", "ops")
     assert "published 9 change(s)" in applied
     assert applied.count("skipped") == 5
     worker = deployment.start_worker()
@@ -52,7 +39,7 @@ def test_config_as_code_round_trip(
     changed = tmp_path / "low.yaml"
     text = (TEMPLATES / "workflows" / "low-stock-alert.yaml").read_text()
     changed.write_text(text.replace("stock < 10", "stock < 8").replace("Low Stock", "Stock"))
-    _ok(runner, "config", "apply", "-f", str(changed), "--yes", "--as", "alice")
+    cli_ok(runner, "config", "apply", "-f", str(changed), "--yes", "--as", "alice")
     # the config follower and the event stream are independent: wait for the follower first
     wait_until(
         lambda: "replaced workflow low-stock-alert v2" in worker.log_tail(200),
@@ -62,40 +49,40 @@ def test_config_as_code_round_trip(
 
     # export -> apply changes nothing.
     exported = tmp_path / "exported"
-    assert "exported 9 definition(s)" in _ok(runner, "config", "export", "-o", str(exported))
-    assert "nothing to change" in _ok(runner, "config", "apply", "-f", str(exported), "--yes")
+    assert "exported 9 definition(s)" in cli_ok(runner, "config", "export", "-o", str(exported))
+    assert "nothing to change" in cli_ok(runner, "config", "apply", "-f", str(exported), "--yes")
     stdout_export = tmp_path / "all.yaml"
-    stdout_export.write_text(_ok(runner, "config", "export"))
-    assert "nothing to change" in _ok(runner, "config", "apply", "-f", str(stdout_export))
+    stdout_export.write_text(cli_ok(runner, "config", "export"))
+    assert "nothing to change" in cli_ok(runner, "config", "apply", "-f", str(stdout_export))
 
     # disable / enable with a version guard; a stale guard publishes nothing.
     refused = runner.invoke(cli, ["config", "disable", "low-stock-alert", "--expect-version", "1"])
     assert refused.exit_code == 4
     assert "is at v2" in refused.output
-    _ok(runner, "config", "disable", "low-stock-alert", "--expect-version", "2", "--as", "bob")
-    assert json.loads(_ok(runner, "config", "get", "low-stock-alert"))["enabled"] is False
+    cli_ok(runner, "config", "disable", "low-stock-alert", "--expect-version", "2", "--as", "bob")
+    assert json.loads(cli_ok(runner, "config", "get", "low-stock-alert"))["enabled"] is False
 
     history = [
         json.loads(line)
-        for line in _ok(runner, "config", "history", "low-stock-alert", "--json").splitlines()
+        for line in cli_ok(runner, "config", "history", "low-stock-alert", "--json").splitlines()
     ]
     assert [h["definition"]["version"] for h in history] == [1, 2, 3]
     assert [h["definition"]["updated_by"] for h in history] == ["ops", "alice", "bob"]
-    assert "alice" in _ok(runner, "config", "history", "low-stock-alert")
+    assert "alice" in cli_ok(runner, "config", "history", "low-stock-alert")
 
     # A concurrent edit between plan and publish is refused unless --force.
     def someone_else_edits(prompt: str) -> bool:
-        _ok(runner, "config", "enable", "low-stock-alert", "--as", "carol")
+        cli_ok(runner, "config", "enable", "low-stock-alert", "--as", "carol")
         return True
 
     monkeypatch.setattr("eventrules.cli.config.click.confirm", someone_else_edits)
     raced = runner.invoke(cli, ["config", "apply", "-f", str(changed)])
     assert raced.exit_code == 4, raced.output
     assert "low-stock-alert: v3 -> v4 by carol" in raced.output
-    assert json.loads(_ok(runner, "config", "get", "low-stock-alert"))["updated_by"] == "carol"
+    assert json.loads(cli_ok(runner, "config", "get", "low-stock-alert"))["updated_by"] == "carol"
 
     # prune: only the changed workflow stays; everything else becomes a tombstone.
-    pruned = _ok(runner, "config", "apply", "-f", str(changed), "--prune", "--yes")
+    pruned = cli_ok(runner, "config", "apply", "-f", str(changed), "--prune", "--yes")
     assert "published 8 change(s)" in pruned
     records = deployment.read(
         "config", until=lambda found: sum(1 for r in found if r.value() is None) >= 8
@@ -103,7 +90,7 @@ def test_config_as_code_round_trip(
     tombstones = {r.key() for r in records if r.value() is None}
     assert b"rule:bulk-order-discount" in tombstones
     assert b"workflow:low-stock-alert" not in tombstones
-    listed = _ok(runner, "config", "list")
+    listed = cli_ok(runner, "config", "list")
     assert "low-stock-alert" in listed
     assert "welcome-email" not in listed
-    assert "deleted" in _ok(runner, "config", "history", "welcome-email")
+    assert "deleted" in cli_ok(runner, "config", "history", "welcome-email")

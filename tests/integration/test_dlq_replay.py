@@ -8,29 +8,15 @@ import orjson
 import pytest
 from click.testing import CliRunner
 
-from eventrules.cli.main import cli
-from integration.harness import TEMPLATES, Deployment, cloudevent
+from integration.harness import TEMPLATES, Deployment, cli_ok, cloudevent
 
 pytestmark = pytest.mark.integration
-
-
-@pytest.fixture
-def runner(deployment: Deployment, monkeypatch: pytest.MonkeyPatch) -> CliRunner:
-    monkeypatch.setenv("EVENTRULES_BOOTSTRAP_SERVERS", deployment.bootstrap)
-    monkeypatch.setenv("EVENTRULES_TOPIC_PREFIX", deployment.prefix)
-    return CliRunner()
-
-
-def _ok(runner: CliRunner, *args: str) -> str:
-    result = runner.invoke(cli, list(args))
-    assert result.exit_code == 0, result.output
-    return result.output
 
 
 def test_a_fixed_dead_letter_replays_to_an_execution_and_an_execution_replays(
     runner: CliRunner, deployment: Deployment
 ) -> None:
-    _ok(runner, "templates", "install", "low-stock-alert", "--yes", "--as", "tests")
+    cli_ok(runner, "templates", "install", "low-stock-alert", "--yes", "--as", "tests")
     # A worker whose event size limit is too small dead-letters the event ...
     strict = deployment.start_worker(EVENTRULES_MAX_EVENT_BYTES="200")
     strict.wait_ready()
@@ -45,16 +31,16 @@ def test_a_fixed_dead_letter_replays_to_an_execution_and_an_execution_replays(
     deployment.read("dlq", until=lambda records: len(records) >= 1)
     strict.stop()
 
-    listed = _ok(runner, "dlq", "list", "--json")
+    listed = cli_ok(runner, "dlq", "list", "--json")
     (letter,) = [json.loads(line) for line in listed.splitlines()]
     assert letter["dlq.reason"] == "oversized"
     assert letter["dlq.source.topic"] == deployment.topic("events.products")
     assert letter["replays"] == []
-    assert "1 of 1 dead letter(s)" in _ok(runner, "dlq", "list")
+    assert "1 of 1 dead letter(s)" in cli_ok(runner, "dlq", "list")
 
     # ... the limit is fixed, and the replay produces the execution.
     deployment.start_worker().wait_ready()
-    replayed = _ok(runner, "dlq", "replay", "--offset", str(letter["offset"]), "--yes")
+    replayed = cli_ok(runner, "dlq", "replay", "--offset", str(letter["offset"]), "--yes")
     assert f"dlq@{letter['offset']} -> {deployment.topic('events.products')}" in replayed
     executions = deployment.executions(
         until=lambda found: any(r["trigger_event_id"] == "big-1" for r in found)
@@ -72,12 +58,12 @@ def test_a_fixed_dead_letter_replays_to_an_execution_and_an_execution_replays(
     assert not any(name.startswith("dlq.") for name in headers)
 
     # The replay is recorded: listed as replayed, and not replayed twice by accident.
-    (after,) = [json.loads(line) for line in _ok(runner, "dlq", "list", "--json").splitlines()]
+    (after,) = [json.loads(line) for line in cli_ok(runner, "dlq", "list", "--json").splitlines()]
     assert len(after["replays"]) == 1
-    assert "nothing to replay" in _ok(runner, "dlq", "replay", "--all", "--yes")
+    assert "nothing to replay" in cli_ok(runner, "dlq", "replay", "--all", "--yes")
 
     # executions replay: the same event again, a distinct event id and execution id.
-    output = _ok(runner, "executions", "replay", original["execution_id"])
+    output = cli_ok(runner, "executions", "replay", original["execution_id"])
     replay = json.loads(output)
     assert replay["triggered_by"] == "replay"
     assert replay["trigger_event_id"] == "big-1#replay-1"
@@ -92,10 +78,10 @@ def test_a_fixed_dead_letter_replays_to_an_execution_and_an_execution_replays(
     changed = TEMPLATES / "workflows" / "low-stock-alert.yaml"
     text = changed.read_text().replace("stock < 10", "stock < 5")
     (deployment.tmp / "ls.yaml").write_text(text)
-    _ok(runner, "config", "apply", "-f", str(deployment.tmp / "ls.yaml"), "--yes")
+    cli_ok(runner, "config", "apply", "-f", str(deployment.tmp / "ls.yaml"), "--yes")
     again = json.loads(
-        _ok(runner, "executions", "replay", original["execution_id"], "--recorded-version")
+        cli_ok(runner, "executions", "replay", original["execution_id"], "--recorded-version")
     )
     assert (again["workflow_version"], again["trigger_event_id"]) == (1, "big-1#replay-2")
-    current = json.loads(_ok(runner, "executions", "replay", original["execution_id"]))
+    current = json.loads(cli_ok(runner, "executions", "replay", original["execution_id"]))
     assert current["workflow_version"] == 2
