@@ -3,13 +3,13 @@
 A 100-rule pricing table on the config topic: the seed's 4 rule templates (3 pricing, 1
 validation) plus the first 97 pricing rules of W2 (bench/bench_rules.py), read by one worker.
 Requests are ``{"rule_type": "pricing", "facts": {...}, "evaluation_time": ...}`` with W2's
-facts (plus ``user.orderCount``), sent open-loop by one httpx.AsyncClient at a fixed rate: each
-request starts at its slot whether or not earlier ones have answered. Latency is measured from
-the request's start to its response. The baseline, measured in the same run against the same
-worker with the same client, is GET /healthz (no body, no work): what HTTP costs here. For
-comparison, the same requests evaluated in-process through the handler's own function
-(``evaluate_request``, JSON in and out) give evaluations/s on one core; a sample of HTTP
-decisions is checked against the in-process ones.
+facts (plus ``user.orderCount``), sent open-loop by one aiohttp client session at a fixed rate
+(``--client httpx`` for httpx.AsyncClient): each request starts at its slot whether or not
+earlier ones have answered. Latency is measured from the request's start to its response.
+The baseline, measured in the same run against the same worker with the same client, is GET
+/healthz (no body, no work): what HTTP costs here. For comparison, the same requests evaluated
+in-process through the handler's own function (``evaluate_request``, JSON in and out) give
+evaluations/s on one core; a sample of HTTP decisions is checked against the in-process ones.
 
     .venv/bin/python bench/bench_rules_http.py            # full run, about a minute
     .venv/bin/python bench/bench_rules_http.py --quick    # smoke run
@@ -22,15 +22,18 @@ from __future__ import annotations
 
 import argparse
 import asyncio
+import contextlib
 import random
 import tempfile
 import time
 from collections import Counter
+from collections.abc import AsyncIterator, Awaitable, Callable
 from dataclasses import dataclass, field
 from datetime import UTC
 from pathlib import Path
 from typing import Any
 
+import aiohttp
 import httpx
 import orjson
 import yaml
@@ -90,6 +93,10 @@ def outcome_of(decision: dict[str, Any]) -> tuple[Any, ...]:
     return matched, orjson.dumps(decision["outcome"], option=orjson.OPT_SORT_KEYS)
 
 
+# One request: (method, url, body) -> HTTP status.
+Send = Callable[[str, str, bytes | None], Awaitable[int]]
+
+
 @dataclass
 class Paced:
     latencies: list[float] = field(default_factory=list)
@@ -99,7 +106,7 @@ class Paced:
 
 
 async def paced(
-    client: httpx.AsyncClient,
+    send: Send,
     method: str,
     url: str,
     bodies: list[bytes | None],
@@ -109,18 +116,17 @@ async def paced(
 ) -> Paced:
     """Open loop: request i starts at begin + i/rate, whatever the earlier ones are doing."""
     result = Paced()
-    headers = {"content-type": "application/json"}
 
     async def one(body: bytes | None) -> None:
         start = time.perf_counter()
         try:
-            response = await client.request(method, url, content=body, headers=headers)
-        except httpx.HTTPError as exc:
+            status = await send(method, url, body)
+        except (httpx.HTTPError, aiohttp.ClientError, TimeoutError) as exc:
             result.errors[type(exc).__name__] += 1
             return
         elapsed = time.perf_counter() - start
-        if response.status_code != 200:
-            result.errors[f"HTTP {response.status_code}"] += 1
+        if status != 200:
+            result.errors[f"HTTP {status}"] += 1
         elif timed:
             result.latencies.append(elapsed)
 
@@ -148,28 +154,49 @@ def report(label: str, run: Paced) -> None:
     )
 
 
-async def drive(url: str, bodies: list[bytes], rate: float, seconds: float) -> list[bytes]:
-    """Warm up, then the healthz floor, then /rules/evaluate; returns some decisions to check."""
+@contextlib.asynccontextmanager
+async def http_client(kind: str) -> AsyncIterator[Send]:
+    """aiohttp by default: httpx 0.28's AsyncClient cannot keep 500 concurrent-ish requests/s
+    here (its pool queues them; encode/httpx#3215), which would time the client, not us."""
+    headers = {"content-type": "application/json"}
+    if kind == "httpx":
+        limits = httpx.Limits(max_connections=200, max_keepalive_connections=200)
+        async with httpx.AsyncClient(limits=limits, timeout=10.0) as client:
+
+            async def send_httpx(method: str, url: str, body: bytes | None) -> int:
+                response = await client.request(method, url, content=body, headers=headers)
+                return response.status_code
+
+            yield send_httpx
+        return
+    timeout = aiohttp.ClientTimeout(total=10.0)
+    connector = aiohttp.TCPConnector(limit=200)
+    async with aiohttp.ClientSession(timeout=timeout, connector=connector) as session:
+
+        async def send_aiohttp(method: str, url: str, body: bytes | None) -> int:
+            async with session.request(method, url, data=body, headers=headers) as response:
+                await response.read()
+                return response.status
+
+        yield send_aiohttp
+
+
+async def drive(
+    url: str, bodies: list[bytes], rate: float, seconds: float, client: str
+) -> list[bytes]:
+    """Warm up, then the healthz floor, then /rules/evaluate; returns decisions to check."""
     count = int(rate * seconds)
     warm = int(rate * WARMUP_SECONDS)
     evaluate = f"{url}/rules/evaluate"
-    limits = httpx.Limits(max_connections=200, max_keepalive_connections=200)
-    async with httpx.AsyncClient(limits=limits, timeout=10.0) as client:
-        await paced(client, "POST", evaluate, list(bodies[:warm]), rate, timed=False)
-        print(f"{count:,} requests per endpoint at {rate:,.0f}/s ({seconds:.0f}s each):")
-        report(
-            "GET /healthz (baseline)",
-            await paced(client, "GET", f"{url}/healthz", [None] * count, rate),
-        )
-        timed_bodies = [bodies[(warm + i) % len(bodies)] for i in range(count)]
-        report(
-            "POST /rules/evaluate", await paced(client, "POST", evaluate, list(timed_bodies), rate)
-        )
-        sample = []
-        for body in bodies[:50]:
-            response = await client.post(evaluate, content=body)
-            sample.append(response.content)
-    return sample
+    async with http_client(client) as send:
+        await paced(send, "POST", evaluate, list(bodies[:warm]), rate, timed=False)
+        print(f"{count:,} requests per endpoint at {rate:,.0f}/s ({seconds:.0f}s each), {client}:")
+        floor = await paced(send, "GET", f"{url}/healthz", [None] * count, rate)
+        report("GET /healthz (baseline)", floor)
+        timed_bodies: list[bytes | None] = [bodies[(warm + i) % len(bodies)] for i in range(count)]
+        report("POST /rules/evaluate", await paced(send, "POST", evaluate, timed_bodies, rate))
+    async with httpx.AsyncClient() as checker:
+        return [(await checker.post(evaluate, content=body)).content for body in bodies[:50]]
 
 
 def main() -> None:
@@ -178,6 +205,7 @@ def main() -> None:
     parser.add_argument("--quick", action="store_true", help="2 s per endpoint, a smoke run")
     parser.add_argument("--rate", type=float, default=500.0, help="requests/s")
     parser.add_argument("--seconds", type=float, help="length of each timed run (10)")
+    parser.add_argument("--client", choices=["aiohttp", "httpx"], default="aiohttp")
     args = parser.parse_args()
     seconds = args.seconds or (2.0 if args.quick else 10.0)
     rng = random.Random(SEED)
@@ -201,7 +229,7 @@ def main() -> None:
             body = worker.wait_ready()
             if body["rules"] != len(definitions):
                 raise SystemExit(f"the worker loaded {body['rules']} of {len(definitions)} rules")
-            sample = asyncio.run(drive(worker.url, bodies, args.rate, seconds))
+            sample = asyncio.run(drive(worker.url, bodies, args.rate, seconds, args.client))
 
     engine = RulesEngine([parse_rule(raw) for raw in definitions], timezone=UTC)
     expected = [outcome_of(evaluate_request(engine, orjson.loads(b))) for b in bodies[:50]]

@@ -6,7 +6,8 @@ the dashboard.
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, field
+from typing import Any
 
 from prometheus_client import CollectorRegistry, Counter, Gauge, Histogram
 
@@ -49,6 +50,18 @@ class Metrics:
     ready: Gauge
     rule_evaluations: Counter
     rule_last_evaluated: Gauge
+    _children: dict[tuple[int, tuple[str, ...]], Any] = field(
+        default_factory=dict, compare=False, repr=False
+    )
+
+    def child(self, metric: Any, *labels: str) -> Any:
+        """``metric.labels(*labels)``, cached: the hot path calls it several times per event
+        and prometheus_client validates and locks on every call."""
+        key = (id(metric), labels)
+        found = self._children.get(key)
+        if found is None:
+            found = self._children[key] = metric.labels(*labels)
+        return found
 
     @classmethod
     def create(cls, registry: CollectorRegistry | None = None) -> Metrics:

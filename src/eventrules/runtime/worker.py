@@ -11,6 +11,7 @@ import asyncio
 import contextlib
 import logging
 import signal
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 
 import httpx
@@ -201,6 +202,9 @@ class Worker:
         await web.TCPSite(web_runner, self.settings.web_host, self.settings.web_port).start()
         stop = asyncio.Event()
         loop = asyncio.get_running_loop()
+        # Each Kafka loop blocks a thread in poll/flush/commit; the default pool (cores + 4)
+        # is smaller than the number of loops and starved them.
+        loop.set_default_executor(ThreadPoolExecutor(max_workers=32, thread_name_prefix="kafka"))
         for signum in (signal.SIGTERM, signal.SIGINT):
             loop.add_signal_handler(signum, stop.set)
         self.tasks = [
@@ -224,7 +228,8 @@ class Worker:
             log.error("task %s died", task.get_name(), exc_info=task.exception())
         for part in (self.stream, self.rule_requests, self.stats, self.scheduler, self.follower):
             part.stop()
-        await asyncio.wait(self.tasks, timeout=30)
+        # The lag reporter only sleeps and reports: it is cancelled, not awaited.
+        await asyncio.wait([t for t in self.tasks if t.get_name() != "lag-reporter"], timeout=30)
         for task in self.tasks:
             task.cancel()
         with contextlib.suppress(asyncio.CancelledError):
