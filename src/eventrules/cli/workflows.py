@@ -97,7 +97,7 @@ async def run_manually(
             metrics=Metrics.create(),
             webhooks=webhooks,
         )
-        record = await runner.execute(planned, event, triggered_by)
+        record = ExecutionRecord.model_validate(await runner.execute(planned, event, triggered_by))
     failures = await asyncio.to_thread(sender.flush, 30.0)
     if failures:
         raise click.ClickException(f"publishing the run failed: {failures}")

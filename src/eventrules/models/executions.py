@@ -55,10 +55,10 @@ class ActionResult(BaseModel):
     topic: str | None = None
 
 
-def execution_status(actions: list[ActionResult]) -> ExecutionStatus:
+def execution_status(action_statuses: list[str]) -> ExecutionStatus:
     """success when every action succeeded, failed when none did, partial in between."""
-    succeeded = sum(1 for action in actions if action.status == "success")
-    if succeeded == len(actions):
+    succeeded = sum(1 for status in action_statuses if status == "success")
+    if succeeded == len(action_statuses):
         return "success"
     return "failed" if succeeded == 0 else "partial"
 

@@ -11,7 +11,7 @@ import time
 from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import UTC, datetime
-from typing import Literal, Protocol
+from typing import Any, Literal, Protocol
 
 import orjson
 
@@ -21,8 +21,6 @@ from eventrules.errors import PoisonEventError
 from eventrules.metrics import Metrics
 from eventrules.models.events import Event
 from eventrules.models.executions import (
-    ActionResult,
-    ExecutionRecord,
     TriggeredBy,
     action_id,
     execution_id,
@@ -98,10 +96,6 @@ def _json(value: object) -> bytes:
     return orjson.dumps(value, option=orjson.OPT_NAIVE_UTC | orjson.OPT_UTC_Z)
 
 
-def _record_json(record: ExecutionRecord) -> bytes:
-    return _json({**record.__dict__, "actions": [action.__dict__ for action in record.actions]})
-
-
 class WorkflowRunner:
     def __init__(
         self,
@@ -122,7 +116,7 @@ class WorkflowRunner:
         self.max_event_bytes = max_event_bytes
         self.clock = clock
 
-    async def handle(self, record: Record) -> list[ExecutionRecord]:
+    async def handle(self, record: Record) -> list[dict[str, Any]]:
         """Process one consumed record; poison goes to the dead-letter topic. Never raises for
         bad input: the agent must go on with the next event."""
         try:
@@ -166,13 +160,16 @@ class WorkflowRunner:
 
     async def execute(
         self, planned: PlannedWorkflow, event: Event, triggered_by: TriggeredBy
-    ) -> ExecutionRecord:
-        """Run every action of one planned workflow (each isolated) and write its record."""
+    ) -> dict[str, Any]:
+        """Run every action of one planned workflow (each isolated) and write its record.
+
+        Returns the record as written: the :class:`ExecutionRecord` fields, as a dict (built and
+        serialised per event, a model instance cost more than the rest of the run)."""
         started = time.perf_counter()
         executed_at = self.clock()
         run_id = execution_id(event.source, event.id, planned.workflow_id, planned.version)
         self.metrics.child(self.metrics.workflow_matches, planned.workflow_id).inc()
-        results: list[ActionResult] = []
+        results: list[dict[str, Any]] = []
         logs = [
             f"{triggered_by} run of {planned.workflow_id} v{planned.version}"
             f" for {event.type} {event.id}"
@@ -181,43 +178,38 @@ class WorkflowRunner:
             result = await self._run_action(action, planned, event, run_id, executed_at)
             results.append(result)
             logs.append(
-                f"action {action.index} {action.type}: {result.status}"
-                + (f" ({result.error})" if result.error else "")
+                f"action {action.index} {action.type}: {result['status']}"
+                + (f" ({result['error']})" if result["error"] else "")
             )
             if action.missing:
                 logs.append(
                     f"action {action.index}: missing template variables {list(action.missing)}"
                 )
-        status = execution_status(results)
-        failures = [r.error for r in results if r.error]
-        # model_construct: every field is built here from validated parts; validating again
-        # per event cost more than the rest of the run.
-        record = ExecutionRecord.model_construct(
-            execution_id=run_id,
-            workflow_id=planned.workflow_id,
-            workflow_name=planned.name,
-            workflow_version=planned.version,
-            trigger_event_type=event.type,
-            trigger_event_id=event.id,
-            trigger_event_source=event.source,
-            subject=event.subject,
-            triggered_by=triggered_by,
-            status=status,
-            actions=results,
-            logs=logs,
-            error="; ".join(f for f in failures if f) or None,
-            executed_at=executed_at,
-            duration_ms=round((time.perf_counter() - started) * 1000, 3),
-            event={**event.envelope(), "data": event.data},
-        )
-        await self.sender.send(
-            self.topics.executions,
-            planned.workflow_id.encode(),
-            _record_json(record),
-        )
+        status = execution_status([result["status"] for result in results])
+        failures = [result["error"] for result in results if result["error"]]
+        duration_ms = round((time.perf_counter() - started) * 1000, 3)
+        record = {
+            "execution_id": run_id,
+            "workflow_id": planned.workflow_id,
+            "workflow_name": planned.name,
+            "workflow_version": planned.version,
+            "trigger_event_type": event.type,
+            "trigger_event_id": event.id,
+            "trigger_event_source": event.source,
+            "subject": event.subject,
+            "triggered_by": triggered_by,
+            "status": status,
+            "actions": results,
+            "logs": logs,
+            "error": "; ".join(failures) or None,
+            "executed_at": executed_at,
+            "duration_ms": duration_ms,
+            "event": {**event.envelope(), "data": event.data},
+        }
+        await self.sender.send(self.topics.executions, planned.workflow_id.encode(), _json(record))
         self.metrics.child(self.metrics.executions, planned.workflow_id, status).inc()
         self.metrics.child(self.metrics.execution_duration, planned.workflow_id).observe(
-            record.duration_ms / 1000
+            duration_ms / 1000
         )
         return record
 
@@ -228,7 +220,7 @@ class WorkflowRunner:
         event: Event,
         run_id: str,
         now: datetime,
-    ) -> ActionResult:
+    ) -> dict[str, Any]:
         this_id = action_id(run_id, action.index)
         started = time.perf_counter()
         topic: str | None = None
@@ -263,16 +255,17 @@ class WorkflowRunner:
         status: Literal["success", "failed"] = "success" if error is None else "failed"
         self.metrics.child(self.metrics.actions, action.type, status).inc()
         self.metrics.child(self.metrics.action_duration, action.type).observe(seconds)
-        return ActionResult.model_construct(
-            action_id=this_id,
-            index=action.index,
-            type=action.type,
-            status=status,
-            error=error,
-            duration_ms=round(seconds * 1000, 3),
-            attempts=attempts,
-            topic=topic,
-        )
+        # The ActionResult fields (see execute on why a dict).
+        return {
+            "action_id": this_id,
+            "index": action.index,
+            "type": action.type,
+            "status": status,
+            "error": error,
+            "duration_ms": round(seconds * 1000, 3),
+            "attempts": attempts,
+            "topic": topic,
+        }
 
     async def _call_webhook(self, action: RenderedAction, this_id: str) -> tuple[int, str | None]:
         if self.webhooks is None:

@@ -78,7 +78,7 @@ def test_outputs_match_the_models_and_the_topic_schemas() -> None:
         "data": {"total": 50, "email": "a@example.com", "orderId": "o1", "userId": "u1"},
     }
     records = asyncio.run(runner.handle(_record(orjson.dumps(event))))
-    assert [r.status for r in records] == ["success"]
+    assert [r["status"] for r in records] == ["success"]
 
     topics = [topic for topic, *_ in sender.sent]
     assert topics == ["p.actions.email", "p.actions.entity-commands", "p.executions"]
@@ -96,7 +96,7 @@ def test_outputs_match_the_models_and_the_topic_schemas() -> None:
     ExecutionRecord.model_validate(execution)
     jsonschema.validate(execution, _schema("executions"))
     assert key == b"confirm"
-    assert execution["execution_id"] == records[0].execution_id
+    assert execution["execution_id"] == records[0]["execution_id"]
     assert [a["topic"] for a in execution["actions"]] == topics[:2]
     assert execution["event"]["data"]["orderId"] == "o1"
 
