@@ -153,6 +153,13 @@ def definition_records(definitions: Iterable[dict[str, Any]]) -> Iterator[tuple[
         yield f"{definition['kind']}:{definition['id']}".encode(), orjson.dumps(definition)
 
 
+def next_batch(consumer: Consumer, size: int, timeout: float) -> list[Message]:
+    """Wait for the first record only, then take what is already fetched (as the worker does):
+    ``consume(size, timeout)`` alone would wait out the timeout and inflate latencies."""
+    first = consumer.poll(timeout)
+    return [] if first is None else [first, *consumer.consume(size - 1, 0)]
+
+
 @contextlib.contextmanager
 def record_count(bootstrap: str, topics: list[str]) -> Iterator[Callable[[], int]]:
     """A function returning how many records ``topics`` hold (sum of high - low watermarks)."""
@@ -364,7 +371,7 @@ def produce_all(bootstrap: str, events: list[BenchEvent]) -> None:
 
 
 def passthrough(bootstrap: str, group: str, output: str, topics: list[str]) -> None:
-    """The worker's stream loop without the engine: consume(500) -> produce -> flush -> commit."""
+    """The worker's stream loop without the engine: batch -> produce -> flush -> commit."""
     stopping = threading.Event()
     signal.signal(signal.SIGTERM, lambda *_: stopping.set())
     client = {"bootstrap.servers": bootstrap}
@@ -384,7 +391,7 @@ def passthrough(bootstrap: str, group: str, output: str, topics: list[str]) -> N
     consumer.subscribe(topics)
     try:
         while not stopping.is_set():
-            batch = [m for m in consumer.consume(500, 0.2) if m.error() is None]
+            batch = [m for m in next_batch(consumer, 500, 0.2) if m.error() is None]
             if not batch:
                 continue
             last: dict[tuple[str, int], int] = {}
@@ -502,7 +509,7 @@ def paced_latency(
     deadline = None
     try:
         while len(latencies) < len(events):
-            messages: list[Message] = consumer.consume(1000, 0.05)
+            messages: list[Message] = next_batch(consumer, 1000, 0.05)
             arrived = time.perf_counter()
             for message in messages:
                 if message.error() is not None or message.value() is None:
