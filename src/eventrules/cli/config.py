@@ -135,6 +135,20 @@ def apply_command(
         console.print(f"[dim]skipped {source}: no definition (no `kind`)[/]")
     live = _read_live(settings, console)
     changes = plan_changes(definitions, live, updated_by=updated_by, prune=prune)
+    plan_and_publish(settings, console, changes, live, yes=yes, dry_run=dry_run, force=force)
+
+
+def plan_and_publish(
+    settings: Settings,
+    console: Console,
+    changes: list[PlannedChange],
+    live: dict[tuple[str, str], LiveDefinition],
+    *,
+    yes: bool,
+    dry_run: bool,
+    force: bool,
+) -> None:
+    """Show the plan, then publish it on confirmation (shared by `apply` and templates)."""
     console.print(_plan_table(changes))
     pending = [c for c in changes if c.action != "unchanged"]
     if not pending:

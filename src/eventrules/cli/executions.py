@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import asyncio
 import uuid
 from collections.abc import Iterable
 from typing import Any
@@ -14,14 +13,13 @@ from rich.console import Console
 from rich.table import Table
 
 from eventrules.catalog import TriggerCatalog
-from eventrules.cli.workflows import load_live_engine, run_manually
+from eventrules.cli.workflows import load_live_engine, run_workflow_now
 from eventrules.configops import read_history
 from eventrules.engine import Engine
 from eventrules.errors import DefinitionError, EventRulesError
 from eventrules.kafka_io import read_to_end
 from eventrules.models.events import Event
 from eventrules.models.workflows import parse_workflow
-from eventrules.plan import PlannedWorkflow
 from eventrules.settings import Settings
 
 _STATUS = click.Choice(["success", "failed", "partial"])
@@ -261,14 +259,7 @@ def replay_command(execution_id: str, recorded_version: bool, ignore_conditions:
         for reason in trace.reasons:
             console.print(f"  {reason}")
         raise SystemExit(3)
-    planned = PlannedWorkflow(
-        workflow_id,
-        workflow.name,
-        workflow.version,
-        workflow.priority,
-        engine.render_actions(workflow_id, event),
-    )
-    replayed = asyncio.run(run_manually(settings, planned, event, "replay"))
+    replayed = run_workflow_now(settings, engine, workflow, event, "replay")
     output = replayed.model_dump(mode="json")
     output["replay_of"] = execution_id
     click.echo(orjson.dumps(output, option=orjson.OPT_INDENT_2).decode())

@@ -8,7 +8,7 @@ import click
 from rich.console import Console
 from rich.table import Table
 
-from eventrules.cli.config import _config_topic, _plan_table, _publish, _read_live
+from eventrules.cli.config import _read_live, plan_and_publish
 from eventrules.configops import collect_definitions, plan_changes
 from eventrules.definitions_io import Definition
 from eventrules.errors import DefinitionError
@@ -96,16 +96,4 @@ def install_command(
     console = Console(width=200)
     live = _read_live(settings, console)
     changes = plan_changes([shipped[name][0] for name in names], live, updated_by=updated_by)
-    console.print(_plan_table(changes))
-    pending = [change for change in changes if change.action != "unchanged"]
-    if not pending:
-        console.print("nothing to change")
-        return
-    if dry_run:
-        console.print(f"dry run: {len(pending)} change(s) not published")
-        return
-    topic = _config_topic(settings)
-    if not yes and not click.confirm(f"publish {len(pending)} change(s) to {topic}?"):
-        raise SystemExit(1)
-    written = _publish(settings, console, changes, live, force=False)
-    console.print(f"published {written} change(s) to {topic}")
+    plan_and_publish(settings, console, changes, live, yes=yes, dry_run=dry_run, force=False)

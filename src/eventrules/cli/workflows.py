@@ -22,7 +22,7 @@ from eventrules.errors import DefinitionError, EventRulesError
 from eventrules.metrics import Metrics
 from eventrules.models.events import Event
 from eventrules.models.executions import ExecutionRecord, TriggeredBy
-from eventrules.models.workflows import parse_workflow
+from eventrules.models.workflows import Workflow, parse_workflow
 from eventrules.plan import PlannedWorkflow
 from eventrules.runtime.runner import TopicNames, WorkflowRunner
 from eventrules.runtime.stats import read_stats
@@ -104,6 +104,21 @@ async def run_manually(
     return record
 
 
+def run_workflow_now(
+    settings: Settings, engine: Engine, workflow: Workflow, event: Event, triggered_by: TriggeredBy
+) -> ExecutionRecord:
+    """Render ``workflow``'s actions for ``event`` and execute them now, whatever its
+    conditions say (manual runs and replays decide that themselves)."""
+    planned = PlannedWorkflow(
+        workflow.id,
+        workflow.name,
+        workflow.version,
+        workflow.priority,
+        engine.render_actions(workflow.id, event),
+    )
+    return asyncio.run(run_manually(settings, planned, event, triggered_by))
+
+
 def load_live_engine(settings: Settings, workflow_id: str) -> Engine:
     """An engine holding the live version of one workflow, read from the config topic."""
     live = read_live_definitions(settings.kafka_client_config(), settings.topic_prefix + "config")
@@ -153,14 +168,7 @@ def run_command(workflow_id: str, data_json: str, subject: str | None) -> None:
         data=data,
     )
     trace = engine.trace(workflow_id, event)
-    planned = PlannedWorkflow(
-        workflow_id,
-        workflow.name,
-        workflow.version,
-        workflow.priority,
-        engine.render_actions(workflow_id, event),
-    )
-    record = asyncio.run(run_manually(settings, planned, event, "manual"))
+    record = run_workflow_now(settings, engine, workflow, event, "manual")
     output = record.model_dump(mode="json")
     output["conditions_would_match"] = trace.fired
     click.echo(orjson.dumps(output, option=orjson.OPT_INDENT_2).decode())
