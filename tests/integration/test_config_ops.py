@@ -94,3 +94,16 @@ def test_config_as_code_round_trip(
     assert "low-stock-alert" in listed
     assert "welcome-email" not in listed
     assert "deleted" in cli_ok(runner, "config", "history", "welcome-email")
+
+
+def test_templates_list_and_install(runner: CliRunner) -> None:
+    listed = cli_ok(runner, "templates", "list")
+    for name in ("low-stock-alert", "welcome-email", "bulk-order-discount"):
+        assert name in listed
+    installed = cli_ok(
+        runner, "templates", "install", "low-stock-alert", "bulk-order-discount", "--yes"
+    )
+    assert "published 2 change(s)" in installed
+    assert "nothing to change" in cli_ok(runner, "templates", "install", "low-stock-alert", "--yes")
+    live = json.loads(cli_ok(runner, "config", "get", "bulk-order-discount", "--kind", "rule"))
+    assert live["rule_type"] == "pricing"
