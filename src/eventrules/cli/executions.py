@@ -44,6 +44,20 @@ def _decode(value: bytes | None) -> dict[str, Any] | None:
     return record if isinstance(record, dict) else None
 
 
+def _read_executions(settings: Settings, console: Console) -> list[dict[str, Any]]:
+    """Every execution record the topic holds, with a progress indicator while reading."""
+    topic = _executions_topic(settings)
+    try:
+        with console.status(f"reading {topic}"):
+            return [
+                record
+                for message in read_to_end(settings.kafka_client_config(), topic)
+                if (record := _decode(message.value())) is not None
+            ]
+    except EventRulesError as exc:
+        raise click.ClickException(str(exc)) from None
+
+
 def _table(records: Iterable[dict[str, Any]]) -> Table:
     table = Table(
         "executed at", "workflow", "v", "status", "event", "trigger", "by", "ms", "actions", "error"
@@ -81,18 +95,7 @@ def list_command(workflow: str | None, status: str | None, limit: int, as_json: 
     """The newest execution records, optionally filtered."""
     settings = Settings()
     console = Console(width=200)
-    try:
-        with console.status(f"reading {_executions_topic(settings)}"):
-            found = [
-                record
-                for message in read_to_end(
-                    settings.kafka_client_config(), _executions_topic(settings)
-                )
-                if (record := _decode(message.value())) is not None
-                and _wanted(record, workflow, status)
-            ]
-    except EventRulesError as exc:
-        raise click.ClickException(str(exc)) from None
+    found = [r for r in _read_executions(settings, console) if _wanted(r, workflow, status)]
     found.sort(key=lambda record: str(record.get("executed_at", "")))
     newest = found[-limit:] if limit > 0 else found
     if as_json:
@@ -210,17 +213,7 @@ def replay_command(execution_id: str, recorded_version: bool, ignore_conditions:
     3 without running when the conditions no longer match (unless --ignore-conditions)."""
     settings = Settings()
     console = Console(width=200, stderr=True)
-    try:
-        with console.status(f"reading {_executions_topic(settings)}"):
-            records = [
-                record
-                for message in read_to_end(
-                    settings.kafka_client_config(), _executions_topic(settings)
-                )
-                if (record := _decode(message.value())) is not None
-            ]
-    except EventRulesError as exc:
-        raise click.ClickException(str(exc)) from None
+    records = _read_executions(settings, console)
     original = next((r for r in records if r.get("execution_id") == execution_id), None)
     if original is None:
         raise click.ClickException(f"no execution {execution_id!r} in the executions topic")
