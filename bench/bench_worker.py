@@ -4,17 +4,17 @@ Throughput: N events pre-produced over the 7 event topics, 1,000 workflows sprea
 over the 26 triggers, each ``bucket == k`` with one send_email or create_task action, so every
 event matches exactly one workflow. A worker started after the events are in counts as done when
 the executions topic holds N records (high watermarks polled every 50 ms); the rate is taken from
-the first record seen to the last. The baseline is a separate process doing what the worker's
-stream loop does without the engine: consume(500), produce one record per event to a scratch
-topic, flush, commit synchronously, with the worker's producer and consumer settings. Same
-events, same broker, same timing.
+the first record seen to the last. The baseline is a separate process doing what a plain stream
+loop does without the engine: take a batch (up to 500), produce one record per event to a
+scratch topic, flush, commit synchronously, with the worker's producer and consumer settings.
+Same events, same broker, same timing.
 
 Latency: with the worker caught up, events are produced at a paced rate (2,000/s for 10 s), and
 a consumer of the executions topic notes when each event's record arrives; produce-to-arrival
 p50/p95/p99/max. The passthrough is measured the same way on its scratch topic.
 
-Memory: VmRSS of a fresh worker once /readyz answers 200 with 10,000 workflow definitions on its
-config topic, next to a worker with none.
+Memory: VmRSS of a fresh worker (with its stats keeper child process) once /readyz answers 200
+with 10,000 workflow definitions on its config topic, next to a worker with none.
 
     .venv/bin/python bench/bench_worker.py            # full run, a few minutes
     .venv/bin/python bench/bench_worker.py --quick    # smoke run, under a minute
@@ -184,12 +184,20 @@ def record_count(bootstrap: str, topics: list[str]) -> Iterator[Callable[[], int
 
 
 def rss_kib(pid: int) -> dict[str, int]:
-    """VmRSS and VmHWM (peak) of a process, in KiB."""
-    fields = {}
-    for line in Path(f"/proc/{pid}/status").read_text().splitlines():
-        name, _, value = line.partition(":")
-        if name in {"VmRSS", "VmHWM"}:
-            fields[name] = int(value.split()[0])
+    """VmRSS and VmHWM (peak) in KiB of a process and its children (the worker's stats keeper
+    runs as a child process)."""
+    fields = {"VmRSS": 0, "VmHWM": 0}
+    children = [
+        int(child)
+        for task in Path(f"/proc/{pid}/task").glob("*/children")
+        for child in task.read_text().split()
+    ]
+    for process in (pid, *children):
+        with contextlib.suppress(OSError):
+            for line in Path(f"/proc/{process}/status").read_text().splitlines():
+                name, _, value = line.partition(":")
+                if name in fields:
+                    fields[name] += int(value.split()[0])
     return fields
 
 
@@ -371,7 +379,7 @@ def produce_all(bootstrap: str, events: list[BenchEvent]) -> None:
 
 
 def passthrough(bootstrap: str, group: str, output: str, topics: list[str]) -> None:
-    """The worker's stream loop without the engine: batch -> produce -> flush -> commit."""
+    """A plain stream loop without the engine: batch -> produce -> flush -> commit."""
     stopping = threading.Event()
     signal.signal(signal.SIGTERM, lambda *_: stopping.set())
     client = {"bootstrap.servers": bootstrap}

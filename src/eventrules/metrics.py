@@ -53,6 +53,24 @@ class Metrics:
     _children: dict[tuple[int, tuple[str, ...]], Any] = field(
         default_factory=dict, compare=False, repr=False
     )
+    _counts: dict[tuple[Any, tuple[str, ...]], int] = field(
+        default_factory=dict, compare=False, repr=False
+    )
+
+    def count(self, metric: Any, *labels: str) -> None:
+        """Add one to ``metric{labels}`` at the next :meth:`apply_counts`.
+
+        The stream worker applies its counts once per batch: a labelled increment per event
+        (lookup, validation, lock) cost more than the rest of a run's bookkeeping.
+        """
+        key = (metric, labels)
+        self._counts[key] = self._counts.get(key, 0) + 1
+
+    def apply_counts(self) -> None:
+        counts = list(self._counts.items())
+        self._counts.clear()
+        for (metric, labels), amount in counts:
+            self.child(metric, *labels).inc(amount)
 
     def child(self, metric: Any, *labels: str) -> Any:
         """``metric.labels(*labels)``, cached: the hot path calls it several times per event

@@ -172,6 +172,18 @@ class Deployment:
         self._producer.produce(self.topic(logical_topic), value=value, key=key, headers=headers)
         assert self._producer.flush(30) == 0
 
+    def produce_orders(self, ids: list[str], *, flush: bool = True) -> None:
+        """One ``order.created`` event per id (the id is the event id and ``orderId``)."""
+        for event_id in ids:
+            event = cloudevent("order.created", {"orderId": event_id}, event_id=event_id)
+            self._producer.produce(
+                self.topic("events.orders"), orjson.dumps(event), key=event_id.encode()
+            )
+        if flush:
+            assert self._producer.flush(30) == 0
+        else:
+            self._producer.poll(0)
+
     def publish_definition(self, definition: dict[str, Any]) -> None:
         key = f"{definition.get('kind', 'workflow')}:{definition['id']}".encode()
         self.produce("config", orjson.dumps(definition), key=key)
@@ -276,3 +288,16 @@ def ids_of(executions: Iterable[dict[str, Any]], workflow_id: str | None = None)
         for e in executions
         if workflow_id is None or e["workflow_id"] == workflow_id
     ]
+
+
+def order_workflow(workflow_id: str = "count-orders") -> dict[str, Any]:
+    """A workflow with one ``create_task`` action for every ``order.created`` event."""
+    return {
+        "kind": "workflow",
+        "id": workflow_id,
+        "version": 1,
+        "name": "count orders",
+        "trigger": "order.created",
+        "created_by": "tests",
+        "actions": [{"type": "create_task", "title": "check {{orderId}}", "assignee": "ops"}],
+    }

@@ -15,7 +15,7 @@ import orjson
 import pytest
 from standardwebhooks.webhooks import Webhook
 
-from integration.harness import Deployment, cloudevent, ids_of, wait_until
+from integration.harness import Deployment, cloudevent, ids_of, order_workflow, wait_until
 
 pytestmark = pytest.mark.integration
 
@@ -142,32 +142,11 @@ def test_webhook_is_signed_retried_after_500_and_refused_for_private_addresses(
     assert worker.metric("eventrules_webhook_retries_total") == 1
 
 
-def _order_workflow() -> dict[str, Any]:
-    return {
-        "kind": "workflow",
-        "id": "count-orders",
-        "version": 1,
-        "name": "count orders",
-        "trigger": "order.created",
-        "created_by": "tests",
-        "actions": [{"type": "create_task", "title": "check {{orderId}}", "assignee": "ops"}],
-    }
-
-
-def _produce_orders(deployment: Deployment, ids: list[str]) -> None:
-    for event_id in ids:
-        event = cloudevent("order.created", {"orderId": event_id}, event_id=event_id)
-        deployment._producer.produce(
-            deployment.topic("events.orders"), orjson.dumps(event), key=event_id.encode()
-        )
-    assert deployment._producer.flush(30) == 0
-
-
 def test_two_workers_share_the_events_and_each_holds_the_whole_config(
     deployment: Deployment,
 ) -> None:
-    deployment.publish_definition(_order_workflow())
-    deployment.publish_definition({**_order_workflow(), "id": "second", "enabled": False})
+    deployment.publish_definition(order_workflow())
+    deployment.publish_definition({**order_workflow(), "id": "second", "enabled": False})
     first = deployment.start_worker()
     second = deployment.start_worker()
     assert first.wait_ready()["workflows"] == 2
@@ -197,7 +176,7 @@ def test_two_workers_share_the_events_and_each_holds_the_whole_config(
     wait_until(split, timeout=60, what="the group to split the event partitions")
 
     ids = [f"o-{n}" for n in range(60)]
-    _produce_orders(deployment, ids)
+    deployment.produce_orders(ids)
     executions = deployment.executions(until=lambda f: set(ids) <= set(ids_of(f)))
     counts = Counter(ids_of(executions))
     assert set(counts) == set(ids)
@@ -214,9 +193,9 @@ def test_two_workers_share_the_events_and_each_holds_the_whole_config(
 def test_a_worker_killed_mid_stream_loses_no_execution_after_restart(
     deployment: Deployment,
 ) -> None:
-    deployment.publish_definition(_order_workflow())
+    deployment.publish_definition(order_workflow())
     ids = [f"k-{n}" for n in range(400)]
-    _produce_orders(deployment, ids)
+    deployment.produce_orders(ids)
 
     victim = deployment.start_worker()
     deployment.executions(until=lambda f: len(f) >= 20, timeout=90)
@@ -236,9 +215,9 @@ def test_a_worker_killed_mid_stream_loses_no_execution_after_restart(
 def test_exactly_once_mode_shows_read_committed_consumers_each_output_once(
     deployment: Deployment,
 ) -> None:
-    deployment.publish_definition(_order_workflow())
+    deployment.publish_definition(order_workflow())
     ids = [f"x-{n}" for n in range(300)]
-    _produce_orders(deployment, ids)
+    deployment.produce_orders(ids)
 
     victim = deployment.start_worker(EVENTRULES_PROCESSING_GUARANTEE="exactly_once")
     deployment.executions(until=lambda f: len(f) >= 20, timeout=90)

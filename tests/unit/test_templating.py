@@ -7,7 +7,14 @@ from typing import Any
 import pytest
 
 from eventrules.errors import DefinitionError, TemplateError
-from eventrules.templating import MAX_RENDERED_CHARS, compile_params, is_template
+from eventrules.templating import (
+    _ENVIRONMENT,
+    MAX_RENDERED_CHARS,
+    _Interpolation,
+    _missing_names,
+    compile_params,
+    is_template,
+)
 
 
 def render(params: dict[str, Any], context: dict[str, Any]) -> tuple[dict[str, Any], list[str]]:
@@ -106,3 +113,40 @@ def test_invalid_syntax_is_a_definition_error_naming_the_path() -> None:
         )
     paths = [path for path, _ in caught.value.problems]
     assert paths == ["actions.2.body", "actions.2.headers.X"]
+
+
+INTERPOLATIONS = [
+    "{{ a }}",
+    "About {{ a }} and {{b}}!",
+    "{{ a }}{{ a }}\n",
+    "no placeholders but {# a comment #} here",
+    "{{ missing }} then {{ a }}",
+    "{{ self }}",
+]
+CONTEXTS: list[dict[str, Any]] = [
+    {"a": "text", "b": 2},
+    {"a": None, "b": True},
+    {"a": 1.5, "b": {"k": [1, "x"]}},
+    {"a": ["l", 1], "b": -0.0},
+    {},
+]
+
+
+@pytest.mark.parametrize("source", INTERPOLATIONS)
+def test_plain_interpolations_render_exactly_as_jinja_does(source: str) -> None:
+    # The fast path must be invisible: same text and same missing names as jinja itself.
+    for context in CONTEXTS:
+        fast = render({"x": source}, context)
+        names: list[str] = []
+        token = _missing_names.set(names)
+        try:
+            slow = _ENVIRONMENT.from_string(source).render(context)
+        finally:
+            _missing_names.reset(token)
+        assert fast == ({"x": slow}, list(dict.fromkeys(names))), (source, context)
+
+
+def test_only_text_and_plain_names_take_the_fast_path() -> None:
+    assert _Interpolation.of("Hi {{ name }}, order {{order_id}}") is not None
+    for needs_jinja in ("{{ a | upper }}", "{{ a.b }}", "{% if a %}x{% endif %}", "{{ self }}"):
+        assert _Interpolation.of(needs_jinja) is None, needs_jinja

@@ -11,7 +11,7 @@ import time
 from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import UTC, datetime
-from typing import Any, Literal, Protocol
+from typing import Any, Literal, NamedTuple, Protocol
 
 import orjson
 
@@ -79,9 +79,8 @@ class TopicNames:
         return self("config")
 
 
-@dataclass(frozen=True)
-class Record:
-    """The parts of a consumed Kafka record the runner needs."""
+class Record(NamedTuple):
+    """The parts of a consumed Kafka record the runner needs (a tuple: built per event)."""
 
     topic: str
     partition: int
@@ -129,7 +128,7 @@ class WorkflowRunner:
         except PoisonEventError as exc:
             await self.dead_letter(record, exc.reason, exc.detail)
             return []
-        self.metrics.child(self.metrics.events_consumed, record.topic, event.type).inc()
+        self.metrics.count(self.metrics.events_consumed, record.topic, event.type)
         try:
             plan = self.engine.plan(event)
         except Exception as exc:  # the engine is total; this is a last line of defence
@@ -168,7 +167,7 @@ class WorkflowRunner:
         started = time.perf_counter()
         executed_at = self.clock()
         run_id = execution_id(event.source, event.id, planned.workflow_id, planned.version)
-        self.metrics.child(self.metrics.workflow_matches, planned.workflow_id).inc()
+        self.metrics.count(self.metrics.workflow_matches, planned.workflow_id)
         results: list[dict[str, Any]] = []
         logs = [
             f"{triggered_by} run of {planned.workflow_id} v{planned.version}"
@@ -207,7 +206,7 @@ class WorkflowRunner:
             "event": {**event.envelope(), "data": event.data},
         }
         await self.sender.send(self.topics.executions, planned.workflow_id.encode(), _json(record))
-        self.metrics.child(self.metrics.executions, planned.workflow_id, status).inc()
+        self.metrics.count(self.metrics.executions, planned.workflow_id, status)
         self.metrics.child(self.metrics.execution_duration, planned.workflow_id).observe(
             duration_ms / 1000
         )
@@ -253,7 +252,7 @@ class WorkflowRunner:
             error = f"{type(exc).__name__}: {exc}"
         seconds = time.perf_counter() - started
         status: Literal["success", "failed"] = "success" if error is None else "failed"
-        self.metrics.child(self.metrics.actions, action.type, status).inc()
+        self.metrics.count(self.metrics.actions, action.type, status)
         self.metrics.child(self.metrics.action_duration, action.type).observe(seconds)
         # The ActionResult fields (see execute on why a dict).
         return {

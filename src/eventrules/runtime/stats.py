@@ -9,8 +9,9 @@ what survives restarts and what ``eventrules workflows stats`` reads.
 
 from __future__ import annotations
 
-import asyncio
 import logging
+import time
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -19,31 +20,46 @@ from confluent_kafka import Consumer, Message, Producer, TopicPartition
 
 from eventrules.kafka_io import read_to_end
 
-__all__ = ["StatsKeeper", "read_stats", "update_stats"]
+__all__ = ["StatsKeeper", "fold_stats", "read_stats"]
 
 log = logging.getLogger(__name__)
 
 
-def update_stats(
-    current: dict[str, Any] | None, execution: dict[str, Any], *, partition: int, offset: int
+def fold_stats(
+    current: dict[str, Any] | None,
+    executions: list[dict[str, Any]],
+    *,
+    partition: int,
+    offset: int,
 ) -> dict[str, Any] | None:
-    """The stats after one more execution record, or None when it was already folded."""
+    """The stats after ``executions`` (in log order, the last at ``offset``), or None when that
+    offset was already folded. Folding a batch at once costs one update per workflow."""
     stats = dict(current or {})
     if stats.get("source_partition") == partition and offset <= stats.get("source_offset", -1):
         return None
-    status = execution.get("status")
-    duration = float(execution.get("duration_ms") or 0.0)
-    runs = int(stats.get("run_count", 0)) + 1
-    total = float(stats.get("total_duration_ms", 0.0)) + duration
+    runs = int(stats.get("run_count", 0))
+    total = float(stats.get("total_duration_ms", 0.0))
+    counts = {
+        status: int(stats.get(f"{status}_count", 0)) for status in ("success", "failed", "partial")
+    }
+    last_run = str(stats.get("last_run") or "")
+    last = executions[-1]
+    for execution in executions:
+        runs += 1
+        total += float(execution.get("duration_ms") or 0.0)
+        status = execution.get("status")
+        if status in counts:
+            counts[status] += 1
+        last_run = max(last_run, str(execution.get("executed_at") or ""))
     stats.update(
-        workflow_id=execution.get("workflow_id"),
-        workflow_name=execution.get("workflow_name"),
+        workflow_id=last.get("workflow_id"),
+        workflow_name=last.get("workflow_name"),
         run_count=runs,
-        success_count=int(stats.get("success_count", 0)) + (status == "success"),
-        failure_count=int(stats.get("failure_count", 0)) + (status == "failed"),
-        partial_count=int(stats.get("partial_count", 0)) + (status == "partial"),
-        last_run=max(str(stats.get("last_run") or ""), str(execution.get("executed_at") or "")),
-        last_status=status,
+        success_count=counts["success"],
+        failure_count=counts["failed"],
+        partial_count=counts["partial"],
+        last_run=last_run,
+        last_status=last.get("status"),
         total_duration_ms=round(total, 3),
         average_duration_ms=round(total / runs, 3),
         source_partition=partition,
@@ -70,14 +86,23 @@ def read_stats(client_config: dict[str, Any], topic: str) -> dict[str, dict[str,
 
 @dataclass
 class StatsKeeper:
+    """Folds the executions topic into snapshots; runs in its own process (stats_process.py).
+
+    ``on_change`` receives each snapshot written, so the parent worker can serve this member's
+    share of the table.
+    """
+
     client_config: dict[str, Any]
     group_id: str
     executions_topic: str
     stats_topic: str
+    on_change: Callable[[str, dict[str, Any]], None] = lambda workflow_id, stats: None
+    session_timeout_ms: int = 10_000
+    window_seconds: float = 1.0
+    max_window: int = 20_000
     stats: dict[str, dict[str, Any]] = field(default_factory=dict)
 
     def __post_init__(self) -> None:
-        self._stopping = False
         self.producer = Producer({**self.client_config, "enable.idempotence": True, "acks": "all"})
         self.consumer = Consumer(
             {
@@ -86,6 +111,12 @@ class StatsKeeper:
                 "enable.auto.commit": False,
                 "auto.offset.reset": "earliest",
                 "isolation.level": "read_committed",
+                "session.timeout.ms": self.session_timeout_ms,
+                "heartbeat.interval.ms": max(1000, self.session_timeout_ms // 4),
+                # Stats are not urgent: fewer, fuller fetches (a fetch answered per trickle of
+                # records cost the broker more CPU than the event stream itself).
+                "fetch.min.bytes": 256 * 1024,
+                "fetch.wait.max.ms": 1000,
             }
         )
 
@@ -93,50 +124,72 @@ class StatsKeeper:
         # Snapshots are few (one per workflow): reload them all on every assignment.
         self.stats = read_stats(self.client_config, self.stats_topic)
 
-    def stop(self) -> None:
-        self._stopping = True
-
-    async def run(self) -> None:
+    def run(self, stopping: Callable[[], bool]) -> None:
+        """Fold until ``stopping()``; then commit what was folded and leave the group."""
         self.consumer.subscribe([self.executions_topic], on_assign=self._restore)
         try:
-            while not self._stopping:
-                messages = await asyncio.to_thread(self.consumer.consume, 500, 0.5)
-                batch = [m for m in messages if m.error() is None]
+            while not stopping():
+                batch = self._gather(stopping)
                 if batch:
-                    await asyncio.to_thread(self._fold, batch)
+                    self._fold(batch)
         finally:
-            await asyncio.to_thread(self._close)
+            self.producer.flush(10)
+            self.consumer.close()
 
-    def _close(self) -> None:
-        self.producer.flush(10)
-        self.consumer.close()
+    def _gather(self, stopping: Callable[[], bool]) -> list[Message]:
+        """The records of one fold window: ``window_seconds`` from the first, or ``max_window``.
+
+        One snapshot per workflow per window: with many workflows, folding every few hundred
+        records wrote almost a snapshot (and a commit) per execution.
+        """
+        batch: list[Message] = []
+        deadline: float | None = None
+        while len(batch) < self.max_window and not stopping():
+            wait = 0.5 if deadline is None else deadline - time.monotonic()
+            if wait <= 0:
+                break
+            messages = self.consumer.consume(500, wait)
+            batch.extend(m for m in messages if m.error() is None)
+            if batch and deadline is None:
+                deadline = time.monotonic() + self.window_seconds
+            elif not batch:
+                break
+        return batch
 
     def _fold(self, batch: list[Message]) -> None:
-        changed: set[str] = set()
+        # Per workflow: its executions of this batch, and where the last of them is.
+        pending: dict[str, tuple[list[dict[str, Any]], int, int]] = {}
         for message in batch:
             workflow_id = (message.key() or b"").decode(errors="replace")
+            partition, offset = message.partition() or 0, message.offset() or 0
+            current = self.stats.get(workflow_id)
+            if (
+                current is not None
+                and current.get("source_partition") == partition
+                and offset <= current.get("source_offset", -1)
+            ):
+                continue  # folded before a crash or rebalance replayed it
             try:
                 execution = orjson.loads(message.value() or b"")
             except orjson.JSONDecodeError:
                 continue
             if not isinstance(execution, dict):
                 continue
-            updated = update_stats(
-                self.stats.get(workflow_id),
-                execution,
-                partition=message.partition() or 0,
-                offset=message.offset() or 0,
+            executions, _, _ = pending.setdefault(workflow_id, ([], partition, offset))
+            executions.append(execution)
+            pending[workflow_id] = (executions, partition, offset)
+        for workflow_id, (executions, partition, offset) in pending.items():
+            updated = fold_stats(
+                self.stats.get(workflow_id), executions, partition=partition, offset=offset
             )
-            if updated is not None:
-                self.stats[workflow_id] = updated
-                changed.add(workflow_id)
-        for workflow_id in changed:
+            if updated is None:
+                continue
+            self.stats[workflow_id] = updated
+            self.on_change(workflow_id, updated)
             self.producer.produce(
-                self.stats_topic,
-                key=workflow_id.encode(),
-                value=orjson.dumps(self.stats[workflow_id]),
+                self.stats_topic, key=workflow_id.encode(), value=orjson.dumps(updated)
             )
         # Snapshots first, offsets second: a crash in between replays records the snapshots
-        # already hold, and update_stats skips them by offset.
+        # already hold, and they are skipped by offset.
         if self.producer.flush(60) == 0:
             self.consumer.commit(asynchronous=False)

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import gc
 import logging
 import signal
 from concurrent.futures import ThreadPoolExecutor
@@ -29,7 +30,7 @@ from eventrules.runtime.config_table import ConfigTable
 from eventrules.runtime.rules_service import RuleRequestHandler
 from eventrules.runtime.runner import TopicNames, WorkflowRunner
 from eventrules.runtime.scheduler import Scheduler, schedules_for
-from eventrules.runtime.stats import StatsKeeper
+from eventrules.runtime.stats_process import StatsProcess
 from eventrules.runtime.stream import StreamLoop
 from eventrules.runtime.web import make_web_app
 from eventrules.settings import Settings
@@ -65,7 +66,7 @@ class Worker:
     runner: WorkflowRunner
     stream: StreamLoop
     rule_requests: StreamLoop
-    stats: StatsKeeper
+    stats: StatsProcess
     scheduler: Scheduler
     webhook_client: httpx.AsyncClient
     tasks: list[asyncio.Task[None]] = field(default_factory=list)
@@ -104,6 +105,7 @@ class Worker:
             [spec.topic for spec in specs if spec.name.startswith("events.")],
             # the runner is built after the stream whose producer it sends through
             handle=lambda record: runner.handle(record),  # noqa: PLW0108
+            on_batch_end=metrics.apply_counts,
             ready=ready,
             exactly_once=exactly_once,
             auto_offset_reset=settings.auto_offset_reset,
@@ -136,8 +138,12 @@ class Worker:
                 engine, topics=topics, sender=rule_requests.sender, metrics=metrics
             ).dead_letter,
         )
-        stats = StatsKeeper(
-            client, f"{settings.app_id}-stats", topics.executions, topics("workflow-stats")
+        stats = StatsProcess(
+            client,
+            f"{settings.app_id}-stats",
+            topics.executions,
+            topics("workflow-stats"),
+            session_timeout_ms=session_ms,
         )
         # Exactly one worker of the app leads the scheduler (see runtime/scheduler.py).
         scheduler = Scheduler(
@@ -177,6 +183,12 @@ class Worker:
         self.metrics.definitions_loaded.labels("rule", "true").set(enabled)
         self.metrics.definitions_loaded.labels("rule", "false").set(len(rules) - enabled)
 
+    async def _freeze_config(self) -> None:
+        # The loaded definitions live as long as the worker: moved out of the collector's
+        # reach, full collections stop rescanning them (they paused the stream for ~60 ms).
+        await self.follower.ready.wait()
+        gc.freeze()
+
     async def _report_lag(self) -> None:
         while True:
             await asyncio.sleep(self.settings.lag_interval_seconds)
@@ -188,11 +200,15 @@ class Worker:
                         self.metrics.consumer_lag.remove(topic, str(partition))
                     del self.stream.last_offsets[(topic, partition)]
                     continue
-                _, high = await asyncio.to_thread(
-                    self.stream.consumer.get_watermark_offsets,
-                    TopicPartition(topic, partition),
-                    5.0,
+                # The high watermark cached from the last fetch response: asking the broker
+                # (cached=False) blocked the stream's consumer for seconds at a time.
+                # (None or a negative offset before the first fetch of the partition.)
+                watermarks: tuple[int, int] | None = self.stream.consumer.get_watermark_offsets(
+                    TopicPartition(topic, partition), cached=True
                 )
+                if watermarks is None or watermarks[1] < 0:
+                    continue
+                high = watermarks[1]
                 self.metrics.consumer_lag.labels(topic, str(partition)).set(max(0, high - last - 1))
 
     async def run(self) -> None:
@@ -221,6 +237,8 @@ class Worker:
             self.settings.web_host,
             self.settings.web_port,
         )
+        # Not a long-running task: it ends once the table is loaded (see alive()).
+        freezer = asyncio.create_task(self._freeze_config(), name="gc-freeze")
         stopped = asyncio.create_task(stop.wait())
         done, _ = await asyncio.wait([stopped, *self.tasks], return_when=asyncio.FIRST_COMPLETED)
         failed = [task for task in done if task is not stopped and task.exception() is not None]
@@ -235,6 +253,7 @@ class Worker:
         with contextlib.suppress(asyncio.CancelledError):
             await asyncio.gather(*self.tasks, return_exceptions=True)
         stopped.cancel()
+        freezer.cancel()
         await self.webhook_client.aclose()
         await web_runner.cleanup()
         if failed:

@@ -1,0 +1,53 @@
+"""A broker that goes away and comes back: the worker keeps running and loses nothing.
+
+Runs its own broker (the session broker is shared with every other test), stops it while a
+worker is consuming, produces through the outage, and starts it again on the same data.
+"""
+
+from __future__ import annotations
+
+import time
+from pathlib import Path
+
+from eventrules.localbroker import LocalBroker
+from integration.harness import REPO_ROOT, Deployment, free_port, ids_of, order_workflow
+
+
+def test_a_broker_outage_loses_no_execution_and_the_worker_keeps_running(tmp_path: Path) -> None:
+    broker = LocalBroker(
+        port=free_port(),
+        controller_port=free_port(),
+        data_dir=tmp_path / "kafka",
+        pom=REPO_ROOT / "kafka" / "pom.xml",
+    )
+    broker.start()
+    deployment = Deployment(broker.bootstrap_servers, tmp_path)
+    try:
+        deployment.publish_definition(order_workflow("outage-orders"))
+        worker = deployment.start_worker()
+        worker.wait_ready()
+        before = [f"before-{n}" for n in range(30)]
+        deployment.produce_orders(before, flush=False)
+        deployment.executions(until=lambda f: set(before) <= set(ids_of(f)), timeout=60)
+
+        broker.stop()
+        # Upstream keeps publishing: its producer holds the events until the broker is back.
+        during = [f"during-{n}" for n in range(30)]
+        deployment.produce_orders(during, flush=False)
+        time.sleep(5)
+        assert worker.process is not None
+        assert worker.process.poll() is None, worker.log_tail()
+        assert worker.get("/healthz").status_code == 200
+
+        broker.start()
+        after = [f"after-{n}" for n in range(30)]
+        deployment.produce_orders(after, flush=False)
+        assert deployment._producer.flush(60) == 0
+        wanted = set(before + during + after)
+        executions = deployment.executions(until=lambda f: wanted <= set(ids_of(f)), timeout=120)
+        assert set(ids_of(executions)) == wanted
+        assert worker.get("/healthz").status_code == 200
+        assert worker.metric("eventrules_ready") == 1
+    finally:
+        deployment.close()
+        broker.stop()
