@@ -64,6 +64,11 @@ class Settings(BaseSettings):
         default="earliest", description="Where a brand-new consumer group starts reading events."
     )
     session_timeout_seconds: float = 10.0
+    commit_interval_seconds: float = Field(
+        default=1.0,
+        gt=0,
+        description="at_least_once: how often delivered batches' offsets are committed.",
+    )
     lag_interval_seconds: float = 5.0
     max_event_bytes: int = 1_048_576
     timezone: str = Field(default="UTC", description="Zone for dayOfWeek/hour facts and schedules.")

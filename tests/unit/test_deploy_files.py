@@ -198,6 +198,7 @@ def test_values_defaults_match_the_settings(values: dict[str, Any]) -> None:
     assert config["processingGuarantee"] == defaults.processing_guarantee
     assert config["autoOffsetReset"] == defaults.auto_offset_reset
     assert config["sessionTimeoutSeconds"] == defaults.session_timeout_seconds
+    assert config["commitIntervalSeconds"] == defaults.commit_interval_seconds
     assert config["lagIntervalSeconds"] == defaults.lag_interval_seconds
     assert config["maxEventBytes"] == defaults.max_event_bytes
     assert config["timezone"] == defaults.timezone

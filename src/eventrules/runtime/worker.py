@@ -106,6 +106,7 @@ class Worker:
             # the runner is built after the stream whose producer it sends through
             handle=lambda record: runner.handle(record),  # noqa: PLW0108
             on_batch_end=metrics.apply_counts,
+            commit_interval_ms=int(settings.commit_interval_seconds * 1000),
             ready=ready,
             exactly_once=exactly_once,
             auto_offset_reset=settings.auto_offset_reset,
