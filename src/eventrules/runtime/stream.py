@@ -356,6 +356,8 @@ class StreamLoop:
             self.on_batch_end()
 
     async def _process_transaction(self, batch: list[Message]) -> None:
+        # Delivery is the transaction's business here; a fresh count keeps reports from piling up.
+        self.sender.next_batch()
         self.producer.begin_transaction()
         await self._handle_all(batch)
         first, after = _bounds(batch)
