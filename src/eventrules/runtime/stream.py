@@ -31,7 +31,7 @@ from confluent_kafka import Consumer, KafkaError, KafkaException, Message, Produ
 
 from eventrules.runtime.runner import Headers, Record
 
-__all__ = ["DeliveryReports", "KafkaSender", "StreamLoop", "offsets_after"]
+__all__ = ["DeliveryReports", "KafkaSender", "StreamLoop"]
 
 log = logging.getLogger(__name__)
 
@@ -101,11 +101,6 @@ class KafkaSender:
         if remaining:
             failures.append(f"{remaining} record(s) still undelivered after {timeout}s")
         return failures
-
-
-def offsets_after(messages: list[Message]) -> list[TopicPartition]:
-    """The offsets to commit after ``messages``: one past the last of each partition."""
-    return [TopicPartition(t, p, o) for (t, p), o in _bounds(messages)[1].items()]
 
 
 def _bounds(messages: list[Message]) -> tuple[dict[Partition, int], dict[Partition, int]]:
