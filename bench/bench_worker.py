@@ -53,8 +53,8 @@ import yaml
 from confluent_kafka import Consumer, Message, Producer, TopicPartition
 from confluent_kafka.admin import AdminClient, NewTopic
 
-from eventrules.localbroker import LocalBroker
-from eventrules.topics import apply_topics, load_topic_specs
+from eventrules.kafka.localbroker import LocalBroker
+from eventrules.kafka.topics import apply_topics, load_topic_specs
 
 REPO = Path(__file__).resolve().parent.parent
 SEED = 20260109

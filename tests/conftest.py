@@ -10,7 +10,7 @@ from pathlib import Path
 
 import pytest
 
-from eventrules.localbroker import LocalBroker, wait_for_broker
+from eventrules.kafka.localbroker import LocalBroker, wait_for_broker
 
 REPO_ROOT = Path(__file__).resolve().parent.parent
 DOCKER_IMAGE = "confluentinc/cp-kafka:8.0.0"  # Apache Kafka 4.0 inside, KRaft only

@@ -1,7 +1,5 @@
 """eventrules: a Kafka-native workflow automation and business-rules engine."""
 
-from eventrules.catalog import Trigger, TriggerCatalog
-from eventrules.compiled import CompiledWorkflow, compile_workflow
 from eventrules.conditions import (
     CompiledCondition,
     ConditionTrace,
@@ -9,13 +7,12 @@ from eventrules.conditions import (
     compile_condition,
     parse_condition,
 )
-from eventrules.definitions_io import (
+from eventrules.definitions.files import (
     load_rules,
     load_workflows,
     parse_definition,
     read_definition_documents,
 )
-from eventrules.engine import Engine, UpsertOutcome
 from eventrules.errors import (
     BrokerUnavailableError,
     ConditionSyntaxError,
@@ -31,8 +28,11 @@ from eventrules.errors import (
     WebhookError,
 )
 from eventrules.models import ActionBase, ActionRegistry, Event, Workflow, parse_workflow
-from eventrules.plan import Plan, PlannedWorkflow, RenderedAction, WorkflowTrace
 from eventrules.rules import CheckReport, Decision, Rule, RulesEngine, check_rules, parse_rule
+from eventrules.workflows.catalog import Trigger, TriggerCatalog
+from eventrules.workflows.compiled import CompiledWorkflow, compile_workflow
+from eventrules.workflows.engine import Engine, UpsertOutcome
+from eventrules.workflows.plan import Plan, PlannedWorkflow, RenderedAction, WorkflowTrace
 
 __version__ = "0.1.0"
 

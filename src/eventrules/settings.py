@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Literal
 from zoneinfo import ZoneInfo
@@ -11,7 +12,7 @@ from pydantic_settings import BaseSettings, SettingsConfigDict
 
 from eventrules.errors import ConfigurationError
 
-__all__ = ["Settings", "find_project_file"]
+__all__ = ["Settings", "TopicNames", "find_project_file"]
 
 
 def find_project_file(relative: str) -> Path | None:
@@ -27,6 +28,28 @@ def find_project_file(relative: str) -> Path | None:
             if candidate.exists():
                 return candidate
     return None
+
+
+@dataclass(frozen=True)
+class TopicNames:
+    """Real topic names: the deployment prefix applied to the logical names of ``topics/``."""
+
+    prefix: str
+
+    def __call__(self, logical: str) -> str:
+        return self.prefix + logical
+
+    @property
+    def executions(self) -> str:
+        return self("executions")
+
+    @property
+    def dlq(self) -> str:
+        return self("dlq")
+
+    @property
+    def config(self) -> str:
+        return self("config")
 
 
 class Settings(BaseSettings):
@@ -100,6 +123,14 @@ class Settings(BaseSettings):
                 "no topics/ folder found; set EVENTRULES_TOPICS_DIR to the declared topic files"
             )
         return found
+
+    def topic(self, logical: str) -> str:
+        """The real name of a declared topic (``config`` -> ``eventrules.config``)."""
+        return self.topic_prefix + logical
+
+    @property
+    def topics(self) -> TopicNames:
+        return TopicNames(self.topic_prefix)
 
     def zoneinfo(self) -> ZoneInfo:
         return ZoneInfo(self.timezone)

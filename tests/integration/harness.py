@@ -19,7 +19,7 @@ import httpx
 import orjson
 from confluent_kafka import Consumer, Message, Producer, TopicPartition
 
-from eventrules.topics import apply_topics, load_topic_specs
+from eventrules.kafka.topics import apply_topics, load_topic_specs
 
 REPO_ROOT = Path(__file__).resolve().parents[2]
 TEMPLATES = REPO_ROOT / "config" / "templates"

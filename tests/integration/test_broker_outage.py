@@ -9,7 +9,7 @@ from __future__ import annotations
 import time
 from pathlib import Path
 
-from eventrules.localbroker import LocalBroker
+from eventrules.kafka.localbroker import LocalBroker
 from integration.harness import REPO_ROOT, Deployment, free_port, ids_of, order_workflow
 
 

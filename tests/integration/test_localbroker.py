@@ -9,7 +9,7 @@ from pathlib import Path
 import pytest
 from confluent_kafka.admin import AdminClient, NewTopic
 
-from eventrules.localbroker import LocalBroker
+from eventrules.kafka.localbroker import LocalBroker
 
 pytestmark = pytest.mark.integration
 

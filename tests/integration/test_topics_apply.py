@@ -17,7 +17,7 @@ from confluent_kafka.admin import (
 )
 
 from eventrules.cli.main import cli
-from eventrules.topics import apply_topics, describe_topics, load_topic_specs
+from eventrules.kafka.topics import apply_topics, describe_topics, load_topic_specs
 
 pytestmark = pytest.mark.integration
 

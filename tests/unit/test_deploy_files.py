@@ -17,7 +17,7 @@ import pytest
 import yaml
 
 import eventrules
-from eventrules.configops import collect_definitions
+from eventrules.ops.config import collect_definitions
 from eventrules.settings import Settings
 
 REPO_ROOT = Path(__file__).resolve().parents[2]

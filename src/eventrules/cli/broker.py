@@ -5,7 +5,7 @@ from __future__ import annotations
 import click
 
 from eventrules.errors import EventRulesError
-from eventrules.localbroker import LocalBroker, wait_for_broker
+from eventrules.kafka.localbroker import LocalBroker, wait_for_broker
 from eventrules.settings import Settings
 
 

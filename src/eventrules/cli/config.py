@@ -12,7 +12,8 @@ import yaml
 from rich.console import Console
 from rich.table import Table
 
-from eventrules.configops import (
+from eventrules.errors import ConfigConflictError, DefinitionError, EventRulesError
+from eventrules.ops.config import (
     LiveDefinition,
     PlannedChange,
     check_not_changed,
@@ -23,7 +24,6 @@ from eventrules.configops import (
     read_history,
     read_live_definitions,
 )
-from eventrules.errors import ConfigConflictError, DefinitionError, EventRulesError
 from eventrules.settings import Settings
 
 __all__ = ["config"]

@@ -14,16 +14,16 @@ from rich.markup import escape
 from rich.table import Table
 from rich.tree import Tree
 
-from eventrules.catalog import TriggerCatalog
-from eventrules.compiled import compile_workflow
 from eventrules.conditions import ConditionTrace
-from eventrules.definitions_io import Definition, parse_definition, read_definition_documents
-from eventrules.engine import Engine
+from eventrules.definitions.files import Definition, parse_definition, read_definition_documents
 from eventrules.errors import ConfigurationError, DefinitionError
 from eventrules.models.events import Event
 from eventrules.models.workflows import Workflow
-from eventrules.plan import RenderedAction, WorkflowTrace
 from eventrules.rules import Rule, compile_rule
+from eventrules.workflows.catalog import TriggerCatalog
+from eventrules.workflows.compiled import compile_workflow
+from eventrules.workflows.engine import Engine
+from eventrules.workflows.plan import RenderedAction, WorkflowTrace
 
 __all__ = ["dry_run_command", "validate_command"]
 

@@ -20,8 +20,8 @@ from rich.console import Console
 from rich.table import Table
 
 from eventrules.errors import EventRulesError
-from eventrules.kafka_io import read_to_end
-from eventrules.runtime.deadletter import DLQ_HEADER_PREFIX, read_dead_letter_headers
+from eventrules.kafka.clients import read_to_end
+from eventrules.kafka.deadletter import DLQ_HEADER_PREFIX, read_dead_letter_headers
 from eventrules.settings import Settings
 
 __all__ = ["MARKER_HEADER", "REPLAYED_FROM_HEADER", "dlq"]

@@ -12,15 +12,15 @@ from confluent_kafka import Consumer, TopicPartition
 from rich.console import Console
 from rich.table import Table
 
-from eventrules.catalog import TriggerCatalog
 from eventrules.cli.workflows import load_live_engine, run_workflow_now
-from eventrules.configops import read_history
-from eventrules.engine import Engine
 from eventrules.errors import DefinitionError, EventRulesError
-from eventrules.kafka_io import read_to_end
+from eventrules.kafka.clients import read_to_end
 from eventrules.models.events import Event
 from eventrules.models.workflows import parse_workflow
+from eventrules.ops.config import read_history
 from eventrules.settings import Settings
+from eventrules.workflows.catalog import TriggerCatalog
+from eventrules.workflows.engine import Engine
 
 _STATUS = click.Choice(["success", "failed", "partial"])
 _STYLE = {"success": "green", "failed": "red", "partial": "yellow"}

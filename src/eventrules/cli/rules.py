@@ -20,9 +20,9 @@ from rich.console import Console
 from rich.markup import escape
 from rich.table import Table
 
-from eventrules.configops import read_live_definitions
-from eventrules.definitions_io import read_definition_documents
+from eventrules.definitions.files import read_definition_documents
 from eventrules.errors import DefinitionError, EventRulesError, RuleEvaluationError
+from eventrules.ops.config import read_live_definitions
 from eventrules.rules import (
     DEFAULT_PRICE_FIELD,
     POLICIES,

@@ -9,10 +9,10 @@ from rich.console import Console
 from rich.table import Table
 
 from eventrules.cli.config import _read_live, plan_and_publish
-from eventrules.configops import collect_definitions, plan_changes
-from eventrules.definitions_io import Definition
+from eventrules.definitions.files import Definition
 from eventrules.errors import DefinitionError
 from eventrules.models.workflows import Workflow
+from eventrules.ops.config import collect_definitions, plan_changes
 from eventrules.settings import Settings, find_project_file
 
 __all__ = ["templates"]

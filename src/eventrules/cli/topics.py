@@ -9,8 +9,8 @@ from rich.console import Console
 from rich.table import Table
 
 from eventrules.errors import EventRulesError
+from eventrules.kafka.topics import TopicSpec, apply_topics, describe_topics, load_topic_specs
 from eventrules.settings import Settings
-from eventrules.topics import TopicSpec, apply_topics, describe_topics, load_topic_specs
 
 
 def _specs(

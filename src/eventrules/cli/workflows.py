@@ -15,19 +15,19 @@ from rich.console import Console
 from rich.table import Table
 
 from eventrules.actions.webhook import WebhookExecutor
-from eventrules.catalog import TriggerCatalog
-from eventrules.configops import read_live_definitions
-from eventrules.engine import Engine
 from eventrules.errors import DefinitionError, EventRulesError
 from eventrules.metrics import Metrics
 from eventrules.models.events import Event
 from eventrules.models.executions import ExecutionRecord, TriggeredBy
 from eventrules.models.workflows import Workflow, parse_workflow
-from eventrules.plan import PlannedWorkflow
-from eventrules.runtime.runner import TopicNames, WorkflowRunner
+from eventrules.ops.config import read_live_definitions
+from eventrules.runtime.runner import WorkflowRunner
 from eventrules.runtime.stats import read_stats
 from eventrules.runtime.stream import KafkaSender
-from eventrules.settings import Settings
+from eventrules.settings import Settings, TopicNames
+from eventrules.workflows.catalog import TriggerCatalog
+from eventrules.workflows.engine import Engine
+from eventrules.workflows.plan import PlannedWorkflow
 
 
 @click.group()

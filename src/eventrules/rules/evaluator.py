@@ -8,9 +8,9 @@ id), skips those outside their validity window, and lets the policy pick which m
 The facts conditions see are the request's facts plus the time facts of ``at`` (``dayOfWeek``,
 ``hour``, ``eventTime``...) in the engine's timezone; a fact in the request wins.
 
-Replacing a rule follows :class:`eventrules.engine.Engine`: a higher version replaces, an equal
-identical one is a no-op, an equal different one replaces (the topic's latest record wins), a
-lower one is stale; a rule that fails to compile changes nothing.
+Replacing a rule follows :class:`eventrules.workflows.engine.Engine`: a higher version
+replaces, an equal identical one is a no-op, an equal different one replaces (the topic's
+latest record wins), a lower one is stale; a rule that fails to compile changes nothing.
 """
 
 from __future__ import annotations
@@ -25,13 +25,11 @@ from typing import Any, Final, NamedTuple, cast
 
 from pydantic import JsonValue
 
-from eventrules.compiled import CompiledWorkflow
 from eventrules.conditions import CompiledCondition, Facts, compile_condition
 from eventrules.conditions.compiler import Predicate
 from eventrules.conditions.paths import Getter, compile_path
-from eventrules.engine import UpsertOutcome
+from eventrules.definitions.records import ConfigChange
 from eventrules.errors import DefinitionError, RuleEvaluationError
-from eventrules.matching import TriggerIndex
 from eventrules.rules.decisions import (
     DEFAULT_POLICIES,
     POLICIES,
@@ -57,7 +55,9 @@ from eventrules.rules.models import (
     TagFacts,
     parse_rule,
 )
-from eventrules.runtime.config_table import ConfigChange
+from eventrules.workflows.compiled import CompiledWorkflow
+from eventrules.workflows.engine import UpsertOutcome
+from eventrules.workflows.index import TriggerIndex
 
 __all__ = ["DEFAULT_PRICE_FIELD", "CompiledRule", "RulesEngine", "compile_rule"]
 

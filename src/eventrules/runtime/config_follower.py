@@ -13,7 +13,7 @@ from typing import Any
 
 from confluent_kafka import Consumer, TopicPartition
 
-from eventrules.kafka_io import watermarks
+from eventrules.kafka.clients import watermarks
 from eventrules.runtime.config_table import ConfigTable
 
 __all__ = ["ConfigFollower"]

@@ -10,46 +10,20 @@ from __future__ import annotations
 
 import logging
 from collections.abc import Callable
-from dataclasses import dataclass
-from typing import Any, Literal
+from typing import Any
 
 import orjson
 
-from eventrules.engine import Engine, UpsertOutcome
+from eventrules.definitions.records import ConfigChange, parse_definition_key
 from eventrules.errors import DefinitionError
 from eventrules.metrics import Metrics
 from eventrules.models.actions import ActionRegistry
 from eventrules.models.workflows import parse_workflow
+from eventrules.workflows.engine import Engine, UpsertOutcome
 
-__all__ = ["ConfigChange", "ConfigTable", "definition_key", "parse_definition_key"]
+__all__ = ["ConfigTable"]
 
 log = logging.getLogger(__name__)
-
-KINDS = ("workflow", "rule")
-
-
-def definition_key(kind: str, definition_id: str) -> bytes:
-    return f"{kind}:{definition_id}".encode()
-
-
-def parse_definition_key(key: bytes | None) -> tuple[str, str]:
-    """``(kind, id)`` of a config key; raises DefinitionError for keys we do not understand."""
-    text = (key or b"").decode(errors="replace")
-    kind, sep, definition_id = text.partition(":")
-    if not sep or kind not in KINDS or not definition_id:
-        raise DefinitionError(f"config key {text!r} is not '<kind>:<id>' with kind in {KINDS}")
-    return kind, definition_id
-
-
-@dataclass(frozen=True)
-class ConfigChange:
-    """What applying one config message did; ``outcome`` is also the log's verb."""
-
-    kind: str
-    definition_id: str
-    outcome: Literal["added", "replaced", "unchanged", "stale", "deleted", "absent", "rejected"]
-    version: int | None = None
-    error: str | None = None
 
 
 class ConfigTable:

@@ -12,9 +12,10 @@ from typing import Any
 import orjson
 
 from eventrules.errors import RuleEvaluationError
+from eventrules.kafka.records import Record
 from eventrules.metrics import Metrics
 from eventrules.rules import RulesEngine
-from eventrules.runtime.runner import Record, TopicNames
+from eventrules.settings import TopicNames
 
 __all__ = ["RuleRequestError", "RuleRequestHandler", "evaluate_request"]
 

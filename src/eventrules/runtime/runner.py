@@ -9,16 +9,17 @@ from __future__ import annotations
 import logging
 import time
 from collections.abc import Callable
-from dataclasses import dataclass
 from datetime import UTC, datetime
-from typing import Any, Literal, NamedTuple, Protocol
+from typing import Any, Literal, Protocol
 
 import orjson
 
 from eventrules.actions.webhook import WebhookExecutor, WebhookRequest
-from eventrules.engine import Engine
 from eventrules.errors import PoisonEventError
+from eventrules.kafka.deadletter import dead_letter_headers
+from eventrules.kafka.records import Headers, Record
 from eventrules.metrics import Metrics
+from eventrules.models.cloudevents import DEFAULT_MAX_EVENT_BYTES, decode_event
 from eventrules.models.events import Event
 from eventrules.models.executions import (
     TriggeredBy,
@@ -26,15 +27,13 @@ from eventrules.models.executions import (
     execution_id,
     execution_status,
 )
-from eventrules.plan import PlannedWorkflow, RenderedAction
-from eventrules.runtime.cloudevents import DEFAULT_MAX_EVENT_BYTES, decode_event
-from eventrules.runtime.deadletter import dead_letter_headers
+from eventrules.settings import TopicNames
+from eventrules.workflows.engine import Engine
+from eventrules.workflows.plan import PlannedWorkflow, RenderedAction
 
-__all__ = ["ACTION_TOPICS", "Record", "Sender", "TopicNames", "WorkflowRunner"]
+__all__ = ["ACTION_TOPICS", "Sender", "WorkflowRunner"]
 
 log = logging.getLogger(__name__)
-
-Headers = list[tuple[str, bytes | None]]
 
 # Action type -> the logical name of its downstream topic (see topics/actions.*.yaml).
 ACTION_TOPICS: dict[str, str] = {
@@ -55,40 +54,6 @@ class Sender(Protocol):
         self, topic: str, key: bytes | None, value: bytes | None, headers: Headers | None = None
     ) -> None:
         """Hand a record to the producer; delivery is confirmed before the source is committed."""
-
-
-@dataclass(frozen=True)
-class TopicNames:
-    """Real topic names, the deployment prefix applied."""
-
-    prefix: str
-
-    def __call__(self, logical: str) -> str:
-        return self.prefix + logical
-
-    @property
-    def executions(self) -> str:
-        return self("executions")
-
-    @property
-    def dlq(self) -> str:
-        return self("dlq")
-
-    @property
-    def config(self) -> str:
-        return self("config")
-
-
-class Record(NamedTuple):
-    """The parts of a consumed Kafka record the runner needs (a tuple: built per event)."""
-
-    topic: str
-    partition: int
-    offset: int
-    key: bytes | None
-    value: bytes | None
-    headers: Headers
-    timestamp_ms: int | None = None
 
 
 def _json(value: object) -> bytes:

@@ -32,10 +32,10 @@ import orjson
 from confluent_kafka import Consumer, KafkaException, Producer, TopicPartition
 from croniter import croniter
 
-from eventrules.kafka_io import read_to_end, watermarks
+from eventrules.kafka.clients import read_to_end, watermarks
+from eventrules.models.cloudevents import encode_structured
 from eventrules.models.events import Event
 from eventrules.models.workflows import Workflow
-from eventrules.runtime.cloudevents import encode_structured
 
 __all__ = [
     "BUILTIN_SCHEDULES",

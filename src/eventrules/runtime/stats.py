@@ -18,7 +18,7 @@ from typing import Any
 import orjson
 from confluent_kafka import Consumer, Message, Producer, TopicPartition
 
-from eventrules.kafka_io import read_to_end
+from eventrules.kafka.clients import read_to_end
 
 __all__ = ["StatsKeeper", "fold_stats", "read_stats"]
 

@@ -29,7 +29,7 @@ from typing import Any, cast
 
 from confluent_kafka import Consumer, KafkaError, KafkaException, Message, Producer, TopicPartition
 
-from eventrules.runtime.runner import Headers, Record
+from eventrules.kafka.records import Headers, Record
 
 __all__ = ["DeliveryReports", "KafkaSender", "StreamLoop"]
 

@@ -20,21 +20,21 @@ from aiohttp import web
 from confluent_kafka import TopicPartition
 
 from eventrules.actions.webhook import WebhookExecutor
-from eventrules.catalog import TriggerCatalog
-from eventrules.engine import Engine
+from eventrules.kafka.topics import load_topic_specs
 from eventrules.metrics import Metrics
 from eventrules.models.actions import ActionRegistry
 from eventrules.rules import RulesEngine
 from eventrules.runtime.config_follower import ConfigFollower
 from eventrules.runtime.config_table import ConfigTable
 from eventrules.runtime.rules_service import RuleRequestHandler
-from eventrules.runtime.runner import TopicNames, WorkflowRunner
+from eventrules.runtime.runner import WorkflowRunner
 from eventrules.runtime.scheduler import Scheduler, schedules_for
 from eventrules.runtime.stats_process import StatsProcess
 from eventrules.runtime.stream import StreamLoop
 from eventrules.runtime.web import make_web_app
-from eventrules.settings import Settings
-from eventrules.topics import load_topic_specs
+from eventrules.settings import Settings, TopicNames
+from eventrules.workflows.catalog import TriggerCatalog
+from eventrules.workflows.engine import Engine
 
 __all__ = ["Worker"]
 

@@ -13,8 +13,8 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from eventrules import RuleEvaluationError, RulesEngine
-from eventrules.engine import UpsertOutcome
 from eventrules.rules import Rule, compile_rule
+from eventrules.workflows.engine import UpsertOutcome
 
 from .helpers import AT, rule
 
@@ -288,8 +288,8 @@ def test_apply_config_for_the_config_table() -> None:
 
 
 def test_the_config_table_routes_rule_records_to_the_engine() -> None:
-    from eventrules.engine import Engine
     from eventrules.runtime.config_table import ConfigTable
+    from eventrules.workflows.engine import Engine
 
     rules = RulesEngine()
     table = ConfigTable(Engine(), extra_kinds={"rule": rules.apply_config})

@@ -9,12 +9,14 @@ from typing import Any
 import jsonschema
 import orjson
 
-from eventrules.engine import Engine
+from eventrules.kafka.records import Record
+from eventrules.kafka.topics import load_topic_specs
 from eventrules.metrics import Metrics
 from eventrules.models.executions import ActionMessage, ExecutionRecord
 from eventrules.models.workflows import parse_workflow
-from eventrules.runtime.runner import Record, TopicNames, WorkflowRunner
-from eventrules.topics import load_topic_specs
+from eventrules.runtime.runner import WorkflowRunner
+from eventrules.settings import TopicNames
+from eventrules.workflows.engine import Engine
 
 TOPICS = Path(__file__).resolve().parents[3] / "topics"
 

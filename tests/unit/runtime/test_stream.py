@@ -10,7 +10,7 @@ from typing import Any
 
 from confluent_kafka import TopicPartition
 
-from eventrules.runtime.runner import Record
+from eventrules.kafka.records import Record
 from eventrules.runtime.stream import StreamLoop
 
 

@@ -8,9 +8,9 @@ import jsonschema
 import pytest
 
 from eventrules.errors import DefinitionError
-from eventrules.topics import load_topic_specs
+from eventrules.kafka.topics import load_topic_specs
 
-TOPICS_DIR = Path(__file__).resolve().parents[2] / "topics"
+TOPICS_DIR = Path(__file__).resolve().parents[3] / "topics"
 
 REQUIRED = {
     "events.orders",

@@ -16,10 +16,10 @@ from typing import Any, Literal
 import orjson
 from confluent_kafka import Producer
 
-from eventrules.definitions_io import Definition, parse_definition, read_definition_documents
+from eventrules.definitions.files import Definition, parse_definition, read_definition_documents
+from eventrules.definitions.records import definition_key, parse_definition_key
 from eventrules.errors import ConfigConflictError, DefinitionError, KafkaError
-from eventrules.kafka_io import read_to_end
-from eventrules.runtime.config_table import definition_key, parse_definition_key
+from eventrules.kafka.clients import read_to_end
 
 __all__ = [
     "DefinitionVersion",

@@ -7,7 +7,6 @@ from zoneinfo import ZoneInfo
 
 import pytest
 
-from eventrules.engine import Engine
 from eventrules.errors import DefinitionError
 from eventrules.models.events import Event
 from eventrules.models.workflows import parse_workflow
@@ -19,6 +18,7 @@ from eventrules.runtime.scheduler import (
     schedules_for,
     tick_id,
 )
+from eventrules.workflows.engine import Engine
 
 BERLIN = ZoneInfo("Europe/Berlin")
 WEEKLY_9 = Schedule("workflow:report", "0 9 * * MON", "scheduled.weekly", "report")

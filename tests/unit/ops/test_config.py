@@ -7,16 +7,16 @@ from pathlib import Path
 import pytest
 
 from eventrules.cli.executions import replay_event_id
-from eventrules.configops import (
+from eventrules.errors import ConfigConflictError, DefinitionError
+from eventrules.ops.config import (
     LiveDefinition,
     PlannedChange,
     check_not_changed,
     collect_definitions,
     plan_toggle,
 )
-from eventrules.errors import ConfigConflictError, DefinitionError
 
-TEMPLATES = Path(__file__).resolve().parents[2] / "config" / "templates"
+TEMPLATES = Path(__file__).resolve().parents[3] / "config" / "templates"
 
 WORKFLOW = """kind: workflow
 id: shared

@@ -19,11 +19,11 @@ from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass, field
 from typing import Any, Final
 
-from eventrules.compiled import CompiledWorkflow
 from eventrules.conditions import Compare, Conjunct
 from eventrules.conditions.compiler import Predicate, all_of
 from eventrules.conditions.paths import Getter, compile_path
 from eventrules.conditions.values import NUMBER_TYPES, is_number
+from eventrules.workflows.compiled import CompiledWorkflow
 
 __all__ = ["TriggerIndex"]
 

@@ -9,7 +9,7 @@ from click.testing import CliRunner
 
 from eventrules.cli import definitions as commands
 
-TEMPLATES = Path(__file__).resolve().parents[2] / "config" / "templates"
+TEMPLATES = Path(__file__).resolve().parents[3] / "config" / "templates"
 
 
 def run(*args: str) -> tuple[int, str]:

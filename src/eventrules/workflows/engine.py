@@ -22,13 +22,13 @@ from collections.abc import Mapping
 from datetime import UTC, tzinfo
 from typing import Any
 
-from eventrules.catalog import TriggerCatalog
-from eventrules.compiled import CompiledWorkflow, compile_workflow
 from eventrules.conditions import Facts
-from eventrules.matching import TriggerIndex
 from eventrules.models.events import Event
 from eventrules.models.workflows import Workflow
-from eventrules.plan import Plan, PlannedWorkflow, RenderedAction, WorkflowTrace
+from eventrules.workflows.catalog import TriggerCatalog
+from eventrules.workflows.compiled import CompiledWorkflow, compile_workflow
+from eventrules.workflows.index import TriggerIndex
+from eventrules.workflows.plan import Plan, PlannedWorkflow, RenderedAction, WorkflowTrace
 
 __all__ = ["Engine", "UpsertOutcome", "event_facts", "template_context"]
 

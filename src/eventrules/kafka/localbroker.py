@@ -33,7 +33,7 @@ __all__ = ["LocalBroker", "wait_for_broker"]
 _STARTED: dict[int, subprocess.Popen[bytes]] = {}
 
 # Connection-refused chatter while polling a broker that is still starting is expected noise.
-_PROBE_LOGGER = logging.getLogger("eventrules.localbroker.probe")
+_PROBE_LOGGER = logging.getLogger("eventrules.kafka.localbroker.probe")
 _PROBE_LOGGER.addHandler(logging.NullHandler())
 _PROBE_LOGGER.propagate = False
 

@@ -19,7 +19,7 @@ from confluent_kafka.admin import (
 )
 
 from eventrules.errors import TopicError
-from eventrules.topics.spec import TopicSpec
+from eventrules.kafka.topics.spec import TopicSpec
 
 __all__ = ["ApplyReport", "Drift", "TopicState", "apply_topics", "describe_topics"]
 

@@ -7,7 +7,7 @@ from typing import Any
 import pytest
 
 from eventrules.errors import DefinitionError, TemplateError
-from eventrules.templating import (
+from eventrules.workflows.templating import (
     _ENVIRONMENT,
     MAX_RENDERED_CHARS,
     _Interpolation,

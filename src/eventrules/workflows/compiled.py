@@ -6,12 +6,12 @@ from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import Any
 
-from eventrules.catalog import TriggerCatalog
 from eventrules.conditions import CompiledCondition, compile_condition
 from eventrules.errors import DefinitionError, TemplateError
 from eventrules.models.workflows import Workflow
-from eventrules.plan import RenderedAction
-from eventrules.templating import TemplatedParams, compile_params
+from eventrules.workflows.catalog import TriggerCatalog
+from eventrules.workflows.plan import RenderedAction
+from eventrules.workflows.templating import TemplatedParams, compile_params
 
 __all__ = ["CompiledAction", "CompiledWorkflow", "compile_workflow"]
 

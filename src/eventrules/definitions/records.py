@@ -1,0 +1,43 @@
+"""The config topic's record format: key ``<kind>:<id>``, value the definition's JSON, a null
+value (tombstone) deletes; and :class:`ConfigChange`, what applying one record did.
+
+Pure: shared by the worker's config table, the engines that hold definitions, and the
+operations that read and publish the topic.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Final, Literal
+
+from eventrules.errors import DefinitionError
+
+__all__ = ["KINDS", "ChangeOutcome", "ConfigChange", "definition_key", "parse_definition_key"]
+
+KINDS: Final = ("workflow", "rule")
+
+ChangeOutcome = Literal["added", "replaced", "unchanged", "stale", "deleted", "absent", "rejected"]
+
+
+def definition_key(kind: str, definition_id: str) -> bytes:
+    return f"{kind}:{definition_id}".encode()
+
+
+def parse_definition_key(key: bytes | None) -> tuple[str, str]:
+    """``(kind, id)`` of a config key; raises DefinitionError for keys we do not understand."""
+    text = (key or b"").decode(errors="replace")
+    kind, sep, definition_id = text.partition(":")
+    if not sep or kind not in KINDS or not definition_id:
+        raise DefinitionError(f"config key {text!r} is not '<kind>:<id>' with kind in {KINDS}")
+    return kind, definition_id
+
+
+@dataclass(frozen=True)
+class ConfigChange:
+    """What applying one config message did; ``outcome`` is also the log's verb."""
+
+    kind: str
+    definition_id: str
+    outcome: ChangeOutcome
+    version: int | None = None
+    error: str | None = None

@@ -1,0 +1,21 @@
+"""The parts of a consumed Kafka record that processing needs, independent of the client."""
+
+from __future__ import annotations
+
+from typing import NamedTuple
+
+__all__ = ["Headers", "Record"]
+
+Headers = list[tuple[str, bytes | None]]
+
+
+class Record(NamedTuple):
+    """One consumed record (a tuple: built per event on the hot path)."""
+
+    topic: str
+    partition: int
+    offset: int
+    key: bytes | None
+    value: bytes | None
+    headers: Headers
+    timestamp_ms: int | None = None
