@@ -10,6 +10,8 @@ echo "== ruff"
 .venv/bin/ruff format --check src tests bench
 echo "== mypy"
 .venv/bin/mypy
+echo "== import layers (import-linter)"
+.venv/bin/lint-imports
 echo "== deploy checks (helm lint, helm template | kubeconform, compose config)"
 bash scripts/check-deploy.sh
 echo "== pytest"

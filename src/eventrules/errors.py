@@ -8,11 +8,14 @@ The tree::
     │   └── UnknownTriggerError    a workflow names a trigger the catalog does not declare
     ├── TemplateError              an action template failed to compile or render safely
     ├── RuleEvaluationError        a rule evaluation request is unusable (carries the field)
+    │   └── RuleRequestError       a request to the rules service is malformed (a 4xx over HTTP)
     ├── ConfigurationError         settings or files on disk are unusable
     ├── WebhookError               a webhook call cannot be made as asked (bad url, unknown secret)
     │   └── WebhookBlockedError    the SSRF guard refused the destination (carries host, address)
     ├── PoisonEventError           a record is not a usable event (carries a short reason code)
     ├── ConfigConflictError        a config change was planned against versions since replaced
+    ├── OperationError             an operation over the topics cannot be done as asked
+    │   └── NotFoundError          what it names is not on the topic (a definition, an execution)
     └── KafkaError                 talking to the broker failed
         ├── BrokerUnavailableError no broker answered in time
         └── TopicError             creating or inspecting a topic failed
@@ -31,8 +34,11 @@ __all__ = [
     "DefinitionError",
     "EventRulesError",
     "KafkaError",
+    "NotFoundError",
+    "OperationError",
     "PoisonEventError",
     "RuleEvaluationError",
+    "RuleRequestError",
     "TemplateError",
     "TopicError",
     "UnknownTriggerError",
@@ -93,6 +99,10 @@ class RuleEvaluationError(EventRulesError):
         super().__init__(message)
 
 
+class RuleRequestError(RuleEvaluationError):
+    """A request to the rules service (HTTP or Kafka) cannot be answered; the message says why."""
+
+
 class ConfigurationError(EventRulesError):
     """Settings or files on disk are unusable."""
 
@@ -113,6 +123,14 @@ class ConfigConflictError(EventRulesError):
     def __init__(self, message: str, *, conflicts: list[tuple[str, str]]) -> None:
         self.conflicts = conflicts
         super().__init__(message)
+
+
+class OperationError(EventRulesError):
+    """An operation over the topics (replay, manual run, install) cannot be done as asked."""
+
+
+class NotFoundError(OperationError):
+    """What an operation names (a definition, an execution, a dead letter) is not on its topic."""
 
 
 class KafkaError(EventRulesError):

@@ -16,7 +16,7 @@ import time
 from collections.abc import Awaitable, Callable, Mapping, Sequence
 from dataclasses import dataclass, field
 from email.utils import parsedate_to_datetime
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import httpx
 import orjson
@@ -24,6 +24,9 @@ import orjson
 from eventrules.actions.signing import decode_secret, signature_headers
 from eventrules.actions.ssrf import AllowList, Resolver, system_resolver, vet_destination
 from eventrules.errors import ConfigurationError, WebhookBlockedError, WebhookError
+
+if TYPE_CHECKING:
+    from eventrules.settings import Settings
 
 __all__ = [
     "RESPONSE_BODY_LIMIT",
@@ -138,6 +141,26 @@ class WebhookExecutor:
         self._resolver = resolver or system_resolver
         self._on_attempt = on_attempt
         self._jitter = jitter
+
+    @classmethod
+    def from_settings(
+        cls, settings: Settings, client: httpx.AsyncClient, *, on_attempt: AttemptHook | None = None
+    ) -> WebhookExecutor:
+        """The executor a worker (and a manual run) uses: secrets and allow-list from settings."""
+        return cls(
+            client,
+            secrets={
+                name: value.get_secret_value() for name, value in settings.webhook_secrets.items()
+            },
+            allow_list=settings.webhook_allow_list,
+            on_attempt=on_attempt,
+        )
+
+    @staticmethod
+    def new_client() -> httpx.AsyncClient:
+        """The HTTP client webhooks go through: no redirects, and trust_env=False so an
+        environment proxy cannot carry webhook traffic past the SSRF guard."""
+        return httpx.AsyncClient(follow_redirects=False, trust_env=False)
 
     async def call(self, request: WebhookRequest) -> WebhookResult:
         # perf_counter, not the injected wall clock: durations must survive clock adjustments

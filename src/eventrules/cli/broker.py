@@ -5,12 +5,12 @@ from __future__ import annotations
 import click
 
 from eventrules.errors import EventRulesError
-from eventrules.kafka.localbroker import LocalBroker, wait_for_broker
+from eventrules.ops.broker import LocalBroker, local_broker, wait_until_answering
 from eventrules.settings import Settings
 
 
 def _broker() -> LocalBroker:
-    return LocalBroker.from_settings(Settings())
+    return local_broker(Settings())
 
 
 @click.group()
@@ -56,11 +56,7 @@ def wait(timeout: float) -> None:
     """Wait until the broker at EVENTRULES_BOOTSTRAP_SERVERS answers metadata requests."""
     settings = Settings()
     try:
-        wait_for_broker(
-            settings.bootstrap_servers,
-            timeout=timeout,
-            client_config=settings.kafka_client_config(),
-        )
+        wait_until_answering(settings, timeout=timeout)
     except EventRulesError as exc:
         raise click.ClickException(str(exc)) from None
     click.echo(f"kafka ready at {settings.bootstrap_servers}")

@@ -12,78 +12,27 @@ import yaml
 from rich.console import Console
 from rich.table import Table
 
-from eventrules.errors import ConfigConflictError, DefinitionError, EventRulesError
+from eventrules.cli._plan import (
+    WIDTH,
+    plan_and_publish,
+    plan_table,
+    publish_or_exit,
+    read_live_or_exit,
+)
+from eventrules.errors import DefinitionError, EventRulesError
 from eventrules.ops.config import (
     LiveDefinition,
     PlannedChange,
-    check_not_changed,
     collect_definitions,
+    definition_history,
     plan_changes,
     plan_toggle,
-    publish,
-    read_history,
-    read_live_definitions,
 )
 from eventrules.settings import Settings
 
 __all__ = ["config"]
 
-_STYLE = {"create": "green", "update": "yellow", "delete": "red", "unchanged": "dim"}
 _KIND = click.Choice(["workflow", "rule"])
-# Wide enough that ids and timestamps are not folded in CI logs.
-_WIDTH = 200
-
-
-def _config_topic(settings: Settings) -> str:
-    return settings.topic_prefix + "config"
-
-
-def _read_live(settings: Settings, console: Console) -> dict[tuple[str, str], LiveDefinition]:
-    topic = _config_topic(settings)
-    try:
-        with console.status(f"reading {topic}"):
-            return read_live_definitions(settings.kafka_client_config(), topic)
-    except EventRulesError as exc:
-        raise click.ClickException(str(exc)) from None
-
-
-def _plan_table(changes: list[PlannedChange]) -> Table:
-    table = Table("action", "kind", "id", "version")
-    for change in changes:
-        style = _STYLE[change.action]
-        version = (
-            f"{change.live_version} -> {change.version}"
-            if change.action == "update"
-            else str(change.version or change.live_version)
-        )
-        table.add_row(f"[{style}]{change.action}[/]", change.kind, change.definition_id, version)
-    return table
-
-
-def _publish(
-    settings: Settings,
-    console: Console,
-    changes: list[PlannedChange],
-    planned_against: dict[tuple[str, str], LiveDefinition],
-    *,
-    force: bool,
-) -> int:
-    """Re-read the live versions, refuse if a planned key changed since planning, publish."""
-    topic = _config_topic(settings)
-    client = settings.kafka_client_config()
-    try:
-        if not force:
-            with console.status(f"checking {topic} for concurrent changes"):
-                check_not_changed(planned_against, read_live_definitions(client, topic), changes)
-        with console.status(f"publishing to {topic}"):
-            return publish(client, topic, changes)
-    except ConfigConflictError as exc:
-        console.print(f"[red]{exc}[/]")
-        for key, what in exc.conflicts:
-            console.print(f"  {key}: {what}")
-        raise SystemExit(4) from None
-    except EventRulesError as exc:
-        raise click.ClickException(str(exc)) from None
 
 
 @click.group()
@@ -122,7 +71,7 @@ def apply_command(
     definition between the plan and the publish, nothing is published (exit 4) unless --force.
     """
     settings = Settings()
-    console = Console(width=_WIDTH)
+    console = Console(width=WIDTH)
     skipped: list[str] = []
     try:
         definitions = collect_definitions(paths, skipped=skipped)
@@ -133,43 +82,17 @@ def apply_command(
         raise SystemExit(1) from None
     for source in skipped:
         console.print(f"[dim]skipped {source}: no definition (no `kind`)[/]")
-    live = _read_live(settings, console)
+    live = read_live_or_exit(settings, console)
     changes = plan_changes(definitions, live, updated_by=updated_by, prune=prune)
     plan_and_publish(settings, console, changes, live, yes=yes, dry_run=dry_run, force=force)
-
-
-def plan_and_publish(
-    settings: Settings,
-    console: Console,
-    changes: list[PlannedChange],
-    live: dict[tuple[str, str], LiveDefinition],
-    *,
-    yes: bool,
-    dry_run: bool,
-    force: bool,
-) -> None:
-    """Show the plan, then publish it on confirmation (shared by `apply` and templates)."""
-    console.print(_plan_table(changes))
-    pending = [c for c in changes if c.action != "unchanged"]
-    if not pending:
-        console.print("nothing to change")
-        return
-    if dry_run:
-        console.print(f"dry run: {len(pending)} change(s) not published")
-        return
-    topic = _config_topic(settings)
-    if not yes and not click.confirm(f"publish {len(pending)} change(s) to {topic}?"):
-        raise SystemExit(1)
-    written = _publish(settings, console, changes, live, force=force)
-    console.print(f"published {written} change(s) to {topic}")
 
 
 @config.command("list")
 def list_command() -> None:
     """The live definitions."""
     settings = Settings()
-    console = Console(width=_WIDTH)
-    live = _read_live(settings, console)
+    console = Console(width=WIDTH)
+    live = read_live_or_exit(settings, console)
     table = Table(
         "kind",
         "id",
@@ -202,7 +125,7 @@ def list_command() -> None:
 def _live_one(
     settings: Settings, console: Console, kind: str, definition_id: str
 ) -> tuple[LiveDefinition, dict[tuple[str, str], LiveDefinition]]:
-    live = _read_live(settings, console)
+    live = read_live_or_exit(settings, console)
     item = live.get((kind, definition_id))
     if item is None:
         raise click.ClickException(f"no live {kind} {definition_id!r}")
@@ -230,7 +153,7 @@ def get_command(definition_id: str, kind: str) -> None:
 def export_command(output: Path | None) -> None:
     """Every live definition as YAML; `config apply -f` of the result changes nothing."""
     settings = Settings()
-    live = _read_live(settings, Console(stderr=True))
+    live = read_live_or_exit(settings, Console(stderr=True))
     values = [item.value for _, item in sorted(live.items())]
     if output is None:
         click.echo(yaml.safe_dump(values, sort_keys=False, allow_unicode=True), nl=False)
@@ -257,11 +180,11 @@ def _guarded_single_change(
             f" not v{expect_version}; nothing was published[/]"
         )
         raise SystemExit(4)
-    console.print(_plan_table([change]))
-    topic = _config_topic(settings)
+    console.print(plan_table([change]))
+    topic = settings.topic("config")
     if not yes and not click.confirm(f"publish this change to {topic}?"):
         raise SystemExit(1)
-    _publish(settings, console, [change], live, force=False)
+    publish_or_exit(settings, console, [change], live, force=False)
     console.print(f"published 1 change(s) to {topic}")
 
 
@@ -281,7 +204,7 @@ _EXPECT = click.option(
 def delete_command(definition_id: str, kind: str, expect_version: int | None, yes: bool) -> None:
     """Delete one live definition (a tombstone on the config topic)."""
     settings = Settings()
-    console = Console(width=_WIDTH)
+    console = Console(width=WIDTH)
     item, live = _live_one(settings, console, kind, definition_id)
     version = int(item.value.get("version", 0))
     change = PlannedChange("delete", kind, definition_id, None, None, version)
@@ -297,7 +220,7 @@ def _toggle(
     enabled: bool,
 ) -> None:
     settings = Settings()
-    console = Console(width=_WIDTH)
+    console = Console(width=WIDTH)
     item, live = _live_one(settings, console, kind, definition_id)
     if bool(item.value.get("enabled", True)) == enabled:
         console.print(f"{kind} {definition_id!r} is already {'enabled' if enabled else 'disabled'}")
@@ -342,11 +265,10 @@ def history_command(definition_id: str, kind: str, as_json: bool) -> None:
     """Every version of a definition the config topic still holds (compaction may have removed
     older ones), oldest first."""
     settings = Settings()
-    console = Console(width=_WIDTH)
-    topic = _config_topic(settings)
+    console = Console(width=WIDTH)
     try:
-        with console.status(f"reading {topic}"):
-            versions = read_history(settings.kafka_client_config(), topic, kind, definition_id)
+        with console.status(f"reading {settings.topic('config')}"):
+            versions = definition_history(settings, kind, definition_id)
     except EventRulesError as exc:
         raise click.ClickException(str(exc)) from None
     if not versions:

@@ -22,7 +22,7 @@ from rich.table import Table
 
 from eventrules.definitions.files import read_definition_documents
 from eventrules.errors import DefinitionError, EventRulesError, RuleEvaluationError
-from eventrules.ops.config import read_live_definitions
+from eventrules.ops.config import live_rules
 from eventrules.rules import (
     DEFAULT_PRICE_FIELD,
     POLICIES,
@@ -116,21 +116,10 @@ def _load_rules(files: tuple[Path, ...], dirs: tuple[Path, ...]) -> list[Rule]:
 
 def _live_rules() -> list[Rule]:
     """The rules on the config topic (what running workers use)."""
-    settings = Settings()
     try:
-        live = read_live_definitions(
-            settings.kafka_client_config(), settings.topic_prefix + "config"
-        )
+        rules = live_rules(Settings())
     except EventRulesError as exc:
         raise click.ClickException(str(exc)) from None
-    rules: list[Rule] = []
-    for (kind, definition_id), item in sorted(live.items()):
-        if kind != "rule":
-            continue
-        try:
-            rules.append(parse_rule(item.value))
-        except DefinitionError as exc:
-            raise click.ClickException(f"live rule {definition_id}: {exc}") from None
     if not rules:
         raise click.ClickException("no live rules on the config topic; use --file or --dir")
     return rules

@@ -8,36 +8,22 @@ import click
 from rich.console import Console
 from rich.table import Table
 
-from eventrules.cli.config import _read_live, plan_and_publish
+from eventrules.cli._plan import plan_and_publish, read_live_or_exit
 from eventrules.definitions.files import Definition
-from eventrules.errors import DefinitionError
+from eventrules.errors import EventRulesError
 from eventrules.models.workflows import Workflow
-from eventrules.ops.config import collect_definitions, plan_changes
-from eventrules.settings import Settings, find_project_file
+from eventrules.ops.config import plan_changes
+from eventrules.ops.templates import shipped_templates, templates_dir
+from eventrules.settings import Settings
 
 __all__ = ["templates"]
 
-_FOLDERS = ("workflows", "rules")
 
-
-def _templates_dir(given: Path | None) -> Path:
-    found = given or find_project_file("config/templates")
-    if found is None or not found.is_dir():
-        raise click.ClickException("no config/templates folder found; pass --dir")
-    return found
-
-
-def _shipped(root: Path) -> dict[str, tuple[Definition, Path]]:
-    """Template name (the file stem) -> its definition and file."""
-    found: dict[str, tuple[Definition, Path]] = {}
-    for folder in _FOLDERS:
-        for file in sorted((root / folder).glob("*.y*ml")):
-            try:
-                (definition,) = collect_definitions([file])
-            except (DefinitionError, ValueError) as exc:
-                raise click.ClickException(f"template {file} is unusable: {exc}") from None
-            found[file.stem] = (definition, file)
-    return found
+def _shipped(root: Path | None) -> dict[str, tuple[Definition, Path]]:
+    try:
+        return shipped_templates(templates_dir(root))
+    except EventRulesError as exc:
+        raise click.ClickException(str(exc)) from None
 
 
 _DIR = click.option(
@@ -59,7 +45,7 @@ def templates() -> None:
 def list_command(root: Path | None) -> None:
     """The shipped templates."""
     table = Table("name", "kind", "trigger / type", "name (definition)", "file")
-    for name, (definition, file) in sorted(_shipped(_templates_dir(root)).items()):
+    for name, (definition, file) in sorted(_shipped(root).items()):
         what = definition.trigger if isinstance(definition, Workflow) else definition.rule_type
         table.add_row(name, definition.kind, str(what), definition.name, str(file))
     Console(width=200).print(table)
@@ -82,7 +68,7 @@ def install_command(
     root: Path | None,
 ) -> None:
     """Publish the named templates to the config topic (planned like `config apply`)."""
-    shipped = _shipped(_templates_dir(root))
+    shipped = _shipped(root)
     if install_all:
         names = tuple(sorted(shipped))
     if not names:
@@ -94,6 +80,6 @@ def install_command(
         )
     settings = Settings()
     console = Console(width=200)
-    live = _read_live(settings, console)
+    live = read_live_or_exit(settings, console)
     changes = plan_changes([shipped[name][0] for name in names], live, updated_by=updated_by)
     plan_and_publish(settings, console, changes, live, yes=yes, dry_run=dry_run, force=False)

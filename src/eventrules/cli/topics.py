@@ -9,18 +9,14 @@ from rich.console import Console
 from rich.table import Table
 
 from eventrules.errors import EventRulesError
-from eventrules.kafka.topics import TopicSpec, apply_topics, describe_topics, load_topic_specs
+from eventrules.ops.topics import TopicSpec, apply_declared, declared, describe
 from eventrules.settings import Settings
 
 
 def _specs(
     settings: Settings, folder: Path | None, replication_factor: int | None
 ) -> list[TopicSpec]:
-    return load_topic_specs(
-        folder or settings.resolved_topics_dir(),
-        prefix=settings.topic_prefix,
-        replication_factor=replication_factor,
-    )
+    return declared(settings, folder, replication_factor)
 
 
 _dir_option = click.option(
@@ -58,7 +54,7 @@ def apply_command(folder: Path | None, replication_factor: int | None, fix: bool
     try:
         specs = _specs(settings, folder, replication_factor)
         with console.status(f"applying {len(specs)} topics to {settings.bootstrap_servers}"):
-            report = apply_topics(settings.kafka_client_config(), specs, fix=fix)
+            report = apply_declared(settings, specs, fix=fix)
     except EventRulesError as exc:
         raise click.ClickException(str(exc)) from None
     for topic in report.created:
@@ -83,9 +79,7 @@ def list_command(folder: Path | None, replication_factor: int | None) -> None:
     """Show declared topics next to what the cluster has."""
     settings = Settings()
     try:
-        states = describe_topics(
-            settings.kafka_client_config(), _specs(settings, folder, replication_factor)
-        )
+        states = describe(settings, _specs(settings, folder, replication_factor))
     except EventRulesError as exc:
         raise click.ClickException(str(exc)) from None
     table = Table("topic", "partitions", "replication", "configs", "state")

@@ -3,11 +3,11 @@
 from __future__ import annotations
 
 import asyncio
-import logging
 
 import click
 
 from eventrules.errors import EventRulesError
+from eventrules.logs import setup_logging
 from eventrules.runtime.worker import Worker
 from eventrules.settings import Settings
 
@@ -31,9 +31,7 @@ def worker(
     web_port: int | None, web_host: str | None, processing_guarantee: str | None, loglevel: str
 ) -> None:
     """Consume events, run matching workflows, answer rule requests. Runs until stopped."""
-    logging.basicConfig(
-        level=loglevel.upper(), format="%(asctime)s %(levelname)s %(name)s: %(message)s"
-    )
+    setup_logging(loglevel)
     overrides: dict[str, object] = {}
     if web_port is not None:
         overrides["web_port"] = web_port

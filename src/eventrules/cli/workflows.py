@@ -2,32 +2,19 @@
 
 from __future__ import annotations
 
-import asyncio
-import uuid
-from datetime import UTC, datetime
 from typing import Any
 
 import click
-import httpx
 import orjson
-from confluent_kafka import Producer
 from rich.console import Console
 from rich.table import Table
 
-from eventrules.actions.webhook import WebhookExecutor
-from eventrules.errors import DefinitionError, EventRulesError
-from eventrules.metrics import Metrics
-from eventrules.models.events import Event
-from eventrules.models.executions import ExecutionRecord, TriggeredBy
-from eventrules.models.workflows import Workflow, parse_workflow
-from eventrules.ops.config import read_live_definitions
-from eventrules.runtime.runner import WorkflowRunner
-from eventrules.runtime.stats import read_stats
-from eventrules.runtime.stream import KafkaSender
-from eventrules.settings import Settings, TopicNames
-from eventrules.workflows.catalog import TriggerCatalog
-from eventrules.workflows.engine import Engine
-from eventrules.workflows.plan import PlannedWorkflow
+from eventrules.errors import EventRulesError
+from eventrules.ops.runs import live_engine, manual_event, run_workflow_now
+from eventrules.ops.stats import read_workflow_stats
+from eventrules.settings import Settings
+
+__all__ = ["workflows"]
 
 
 @click.group()
@@ -43,7 +30,7 @@ def stats_command(as_json: bool) -> None:
     Read from the compacted workflow-stats topic: they survive worker restarts."""
     settings = Settings()
     try:
-        table = read_stats(settings.kafka_client_config(), settings.topic_prefix + "workflow-stats")
+        table = read_workflow_stats(settings)
     except EventRulesError as exc:
         raise click.ClickException(str(exc)) from None
     if as_json:
@@ -77,64 +64,6 @@ def stats_command(as_json: bool) -> None:
     Console(width=200).print(view)
 
 
-async def run_manually(
-    settings: Settings, planned: PlannedWorkflow, event: Event, triggered_by: TriggeredBy
-) -> ExecutionRecord:
-    """Execute one planned workflow for real (actions published, webhooks called) and record
-    the execution like the worker does."""
-    producer = Producer({**settings.kafka_client_config(), "enable.idempotence": True})
-    sender = KafkaSender(producer)
-    async with httpx.AsyncClient(follow_redirects=False, trust_env=False) as client:
-        webhooks = WebhookExecutor(
-            client,
-            secrets={k: v.get_secret_value() for k, v in settings.webhook_secrets.items()},
-            allow_list=settings.webhook_allow_list,
-        )
-        runner = WorkflowRunner(
-            Engine(TriggerCatalog(())),
-            topics=TopicNames(settings.topic_prefix),
-            sender=sender,
-            metrics=Metrics.create(),
-            webhooks=webhooks,
-        )
-        record = ExecutionRecord.model_validate(await runner.execute(planned, event, triggered_by))
-    failures = await asyncio.to_thread(sender.flush, 30.0)
-    if failures:
-        raise click.ClickException(f"publishing the run failed: {failures}")
-    return record
-
-
-def run_workflow_now(
-    settings: Settings, engine: Engine, workflow: Workflow, event: Event, triggered_by: TriggeredBy
-) -> ExecutionRecord:
-    """Render ``workflow``'s actions for ``event`` and execute them now, whatever its
-    conditions say (manual runs and replays decide that themselves)."""
-    planned = PlannedWorkflow(
-        workflow.id,
-        workflow.name,
-        workflow.version,
-        workflow.priority,
-        engine.render_actions(workflow.id, event),
-    )
-    return asyncio.run(run_manually(settings, planned, event, triggered_by))
-
-
-def load_live_engine(settings: Settings, workflow_id: str) -> Engine:
-    """An engine holding the live version of one workflow, read from the config topic."""
-    live = read_live_definitions(settings.kafka_client_config(), settings.topic_prefix + "config")
-    item = live.get(("workflow", workflow_id))
-    if item is None:
-        raise click.ClickException(f"no live workflow {workflow_id!r} on the config topic")
-    engine = Engine(
-        TriggerCatalog.load(*settings.extra_trigger_files), timezone=settings.zoneinfo()
-    )
-    try:
-        engine.upsert(parse_workflow(item.value))
-    except DefinitionError as exc:
-        raise click.ClickException(f"the live definition is invalid: {exc}") from None
-    return engine
-
-
 @workflows.command("run")
 @click.argument("workflow_id")
 @click.option("--data", "data_json", default="{}", help="The event data (JSON object).")
@@ -153,22 +82,15 @@ def run_command(workflow_id: str, data_json: str, subject: str | None) -> None:
     if not isinstance(data, dict):
         raise click.ClickException("--data must be a JSON object")
     try:
-        engine = load_live_engine(settings, workflow_id)
+        engine = live_engine(settings, workflow_id)
+        workflow = engine.get(workflow_id)
+        if workflow is None:  # live_engine installed it; this guards the type, not a case
+            raise click.ClickException(f"no live workflow {workflow_id!r}")
+        event = manual_event(workflow, data, subject)
+        trace = engine.trace(workflow_id, event)
+        record = run_workflow_now(settings, engine, workflow, event, "manual")
     except EventRulesError as exc:
         raise click.ClickException(str(exc)) from None
-    workflow = engine.get(workflow_id)
-    if workflow is None:  # load_live_engine installed it; this guards the type, not a case
-        raise click.ClickException(f"no live workflow {workflow_id!r}")
-    event = Event(
-        id=f"manual-{uuid.uuid4().hex}",
-        type=workflow.trigger,
-        source="eventrules/cli",
-        time=datetime.now(UTC),
-        subject=subject,
-        data=data,
-    )
-    trace = engine.trace(workflow_id, event)
-    record = run_workflow_now(settings, engine, workflow, event, "manual")
     output = record.model_dump(mode="json")
     output["conditions_would_match"] = trace.fired
     click.echo(orjson.dumps(output, option=orjson.OPT_INDENT_2).decode())

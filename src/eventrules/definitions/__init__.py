@@ -1,27 +1,4 @@
-"""Definition formats, pure: files on disk (YAML/JSON documents) and config topic records."""
+"""Definition formats, pure: ``files`` (YAML/JSON documents on disk, parsed into workflows and
+rules) and ``records`` (the config topic's keys, change outcomes, the store protocol).
 
-from eventrules.definitions.files import (
-    Definition,
-    load_rules,
-    load_workflows,
-    parse_definition,
-    read_definition_documents,
-)
-from eventrules.definitions.records import (
-    KINDS,
-    ConfigChange,
-    definition_key,
-    parse_definition_key,
-)
-
-__all__ = [
-    "KINDS",
-    "ConfigChange",
-    "Definition",
-    "definition_key",
-    "load_rules",
-    "load_workflows",
-    "parse_definition",
-    "parse_definition_key",
-    "read_definition_documents",
-]
+Nothing is re-exported here: ``records`` sits below the engines and ``files`` above them."""

@@ -7,12 +7,21 @@ operations that read and publish the topic.
 
 from __future__ import annotations
 
+import enum
 from dataclasses import dataclass
-from typing import Final, Literal
+from typing import Any, Final, Literal, Protocol
 
 from eventrules.errors import DefinitionError
 
-__all__ = ["KINDS", "ChangeOutcome", "ConfigChange", "definition_key", "parse_definition_key"]
+__all__ = [
+    "KINDS",
+    "ChangeOutcome",
+    "ConfigChange",
+    "DefinitionStore",
+    "UpsertOutcome",
+    "definition_key",
+    "parse_definition_key",
+]
 
 KINDS: Final = ("workflow", "rule")
 
@@ -41,3 +50,22 @@ class ConfigChange:
     outcome: ChangeOutcome
     version: int | None = None
     error: str | None = None
+
+
+class UpsertOutcome(enum.Enum):
+    """What installing a definition did (the same rules for every kind, see ``Engine.upsert``)."""
+
+    ADDED = "added"
+    REPLACED = "replaced"
+    UNCHANGED = "unchanged"
+    STALE = "stale"
+
+
+class DefinitionStore(Protocol):
+    """What holds the compiled definitions of one kind (the workflow engine, the rules engine)."""
+
+    def upsert(self, definition: Any, /) -> UpsertOutcome:
+        """Compile and install; raises DefinitionError and changes nothing if bad."""
+
+    def remove(self, definition_id: str, /) -> bool:
+        """Drop a definition; False when none was held."""

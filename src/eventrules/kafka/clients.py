@@ -1,19 +1,31 @@
-"""Reading a topic from its start to the end offsets of the moment: what the CLI and the
-stats keeper use to load compacted tables (config, workflow stats) and logs (executions, DLQ)."""
+"""Kafka clients, configured in one place.
+
+:func:`consumer_config` and :func:`producer_config` build every consumer's and producer's
+librdkafka settings from the shared base (``Settings.kafka_client_config()``: brokers and
+security), so isolation level, idempotence and the heartbeat formula are decided once.
+:func:`read_to_end` reads a topic from its start to the end offsets of the moment: what the
+CLI and the stats keeper use to load compacted tables (config, workflow stats) and logs.
+"""
 
 from __future__ import annotations
 
 import time
 import uuid
-from collections.abc import Iterator
-from typing import Any
+from collections.abc import Iterator, Mapping
+from typing import Any, Literal
 
 from confluent_kafka import Consumer, KafkaException, Message, TopicPartition
 from confluent_kafka import KafkaError as KafkaError_
 
 from eventrules.errors import KafkaError
 
-__all__ = ["read_to_end", "watermarks"]
+__all__ = [
+    "consumer_config",
+    "private_group",
+    "producer_config",
+    "read_to_end",
+    "watermarks",
+]
 
 _OFFSET_BEGINNING = -2
 # What a just-created topic answers until its partition leaders are known.
@@ -25,6 +37,50 @@ _ELECTION_ERRORS = frozenset(
         KafkaError_._TIMED_OUT,
     }
 )
+
+
+def private_group(purpose: str) -> str:
+    """A group id of its own for a client that only assigns partitions and never commits."""
+    return f"eventrules-{purpose}-{uuid.uuid4().hex}"
+
+
+def consumer_config(
+    base: Mapping[str, Any],
+    group_id: str,
+    *,
+    offset_reset: Literal["earliest", "latest"] = "earliest",
+    session_timeout_ms: int | None = None,
+    extra: Mapping[str, Any] | None = None,
+) -> dict[str, Any]:
+    """A consumer's settings: no auto-commit unless ``extra`` says so, and ``read_committed``
+    always (outputs of our own transactions count once committed, aborted ones never)."""
+    config: dict[str, Any] = {
+        **base,
+        "group.id": group_id,
+        "enable.auto.commit": False,
+        "auto.offset.reset": offset_reset,
+        "isolation.level": "read_committed",
+    }
+    if session_timeout_ms is not None:
+        config["session.timeout.ms"] = session_timeout_ms
+        # librdkafka's advice: a third of the session timeout or less; never below a second
+        config["heartbeat.interval.ms"] = max(1000, session_timeout_ms // 4)
+    config.update(extra or {})
+    return config
+
+
+def producer_config(
+    base: Mapping[str, Any],
+    *,
+    transactional_id: str | None = None,
+    extra: Mapping[str, Any] | None = None,
+) -> dict[str, Any]:
+    """An idempotent producer's settings (``acks=all``); transactional when given an id."""
+    config: dict[str, Any] = {**base, "enable.idempotence": True, "acks": "all"}
+    if transactional_id is not None:
+        config["transactional.id"] = transactional_id
+    config.update(extra or {})
+    return config
 
 
 def watermarks(consumer: Consumer, tp: TopicPartition, *, timeout: float) -> tuple[int, int]:
@@ -47,15 +103,7 @@ def read_to_end(
 ) -> Iterator[Message]:
     """Every record of every partition of ``topic``, oldest first per partition, up to the end
     offsets seen when called. Transaction markers are accounted for by positions, not counts."""
-    consumer = Consumer(
-        {
-            **client_config,
-            "group.id": f"eventrules-reader-{uuid.uuid4().hex}",
-            "enable.auto.commit": False,
-            "auto.offset.reset": "earliest",
-            "isolation.level": "read_committed",
-        }
-    )
+    consumer = Consumer(consumer_config(client_config, private_group("reader")))
     try:
         info = consumer.list_topics(topic, timeout=timeout).topics.get(topic)
         if info is None or info.error is not None:

@@ -4,6 +4,8 @@ from __future__ import annotations
 
 from datetime import UTC, datetime
 
+from eventrules.models.cloudevents import Headers
+
 __all__ = ["DLQ_HEADER_PREFIX", "dead_letter_headers", "read_dead_letter_headers"]
 
 DLQ_HEADER_PREFIX = "dlq."
@@ -16,7 +18,7 @@ def dead_letter_headers(
     topic: str,
     partition: int,
     offset: int,
-    original_headers: list[tuple[str, bytes | None]] | None = None,
+    original_headers: Headers | None = None,
     now: datetime | None = None,
 ) -> list[tuple[str, bytes]]:
     """Headers of a dead letter; the original headers are kept after ours (CloudEvents binary
@@ -37,7 +39,7 @@ def dead_letter_headers(
     return [(name, value.encode()) for name, value in ours] + kept
 
 
-def read_dead_letter_headers(headers: list[tuple[str, bytes | None]] | None) -> dict[str, str]:
+def read_dead_letter_headers(headers: Headers | None) -> dict[str, str]:
     """The ``dlq.*`` headers of a dead letter as text, without the prefix."""
     return {
         name.removeprefix(DLQ_HEADER_PREFIX): (value or b"").decode(errors="replace")

@@ -4,9 +4,9 @@ from __future__ import annotations
 
 from typing import NamedTuple
 
-__all__ = ["Headers", "Record"]
+from eventrules.models.cloudevents import Headers
 
-Headers = list[tuple[str, bytes | None]]
+__all__ = ["Headers", "Record"]
 
 
 class Record(NamedTuple):

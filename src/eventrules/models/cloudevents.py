@@ -16,11 +16,12 @@ import orjson
 from eventrules.errors import PoisonEventError
 from eventrules.models.events import Event
 
-__all__ = ["DEFAULT_MAX_EVENT_BYTES", "decode_event", "encode_structured"]
+__all__ = ["DEFAULT_MAX_EVENT_BYTES", "Headers", "decode_event", "encode_structured"]
 
 DEFAULT_MAX_EVENT_BYTES = 1_048_576
 _REQUIRED = ("id", "source", "type")
 
+# Kafka record headers as the clients give them: the value of a header may be null.
 Headers = Sequence[tuple[str, bytes | None]]
 
 

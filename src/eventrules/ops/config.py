@@ -18,19 +18,27 @@ from confluent_kafka import Producer
 
 from eventrules.definitions.files import Definition, parse_definition, read_definition_documents
 from eventrules.definitions.records import definition_key, parse_definition_key
-from eventrules.errors import ConfigConflictError, DefinitionError, KafkaError
-from eventrules.kafka.clients import read_to_end
+from eventrules.errors import ConfigConflictError, DefinitionError, KafkaError, NotFoundError
+from eventrules.kafka.clients import producer_config, read_to_end
+from eventrules.rules.models import Rule, parse_rule
+from eventrules.settings import Settings
 
 __all__ = [
     "DefinitionVersion",
+    "Live",
     "LiveDefinition",
     "PlannedChange",
     "check_not_changed",
     "collect_definitions",
+    "definition_history",
+    "live_definition",
+    "live_rules",
     "plan_changes",
     "plan_toggle",
     "publish",
+    "publish_checked",
     "read_history",
+    "read_live",
     "read_live_definitions",
 ]
 
@@ -216,7 +224,7 @@ def plan_changes(
 
 def publish(client_config: dict[str, Any], topic: str, changes: Sequence[PlannedChange]) -> int:
     """Publish creates, updates and deletes (tombstones); returns how many were written."""
-    producer = Producer({**client_config, "enable.idempotence": True, "acks": "all"})
+    producer = Producer(producer_config(client_config))
     errors: list[str] = []
 
     def delivered(error: Any, message: Any) -> None:
@@ -335,3 +343,55 @@ def read_history(
             value = parsed
         versions.append(DefinitionVersion(message.offset() or 0, message.timestamp()[1], value))
     return versions
+
+
+Live = dict[tuple[str, str], LiveDefinition]
+
+
+def read_live(settings: Settings) -> Live:
+    """The live table of the deployment ``settings`` names."""
+    return read_live_definitions(settings.kafka_client_config(), settings.topic("config"))
+
+
+def live_definition(
+    settings: Settings, kind: str, definition_id: str
+) -> tuple[LiveDefinition, Live]:
+    """One live definition, and the table it was read from (to plan a guarded change)."""
+    live = read_live(settings)
+    item = live.get((kind, definition_id))
+    if item is None:
+        raise NotFoundError(f"no live {kind} {definition_id!r}")
+    return item, live
+
+
+def publish_checked(
+    settings: Settings, changes: Sequence[PlannedChange], planned_against: Live, *, force: bool
+) -> int:
+    """Re-read the live versions, refuse (ConfigConflictError) if a planned key changed since
+    ``planned_against`` was read, unless ``force``; then publish. Returns records written."""
+    client = settings.kafka_client_config()
+    topic = settings.topic("config")
+    if not force:
+        check_not_changed(planned_against, read_live_definitions(client, topic), changes)
+    return publish(client, topic, changes)
+
+
+def definition_history(
+    settings: Settings, kind: str, definition_id: str
+) -> list[DefinitionVersion]:
+    return read_history(
+        settings.kafka_client_config(), settings.topic("config"), kind, definition_id
+    )
+
+
+def live_rules(settings: Settings) -> list[Rule]:
+    """The rules on the config topic (what running workers use)."""
+    rules: list[Rule] = []
+    for (kind, definition_id), item in sorted(read_live(settings).items()):
+        if kind != "rule":
+            continue
+        try:
+            rules.append(parse_rule(item.value))
+        except DefinitionError as exc:
+            raise DefinitionError(f"live rule {definition_id}: {exc}") from None
+    return rules

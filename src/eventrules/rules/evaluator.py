@@ -28,8 +28,8 @@ from pydantic import JsonValue
 from eventrules.conditions import CompiledCondition, Facts, compile_condition
 from eventrules.conditions.compiler import Predicate
 from eventrules.conditions.paths import Getter, compile_path
-from eventrules.definitions.records import ConfigChange
-from eventrules.errors import DefinitionError, RuleEvaluationError
+from eventrules.definitions.records import UpsertOutcome
+from eventrules.errors import RuleEvaluationError
 from eventrules.rules.decisions import (
     DEFAULT_POLICIES,
     POLICIES,
@@ -53,10 +53,8 @@ from eventrules.rules.models import (
     RuleType,
     SetField,
     TagFacts,
-    parse_rule,
 )
 from eventrules.workflows.compiled import CompiledWorkflow
-from eventrules.workflows.engine import UpsertOutcome
 from eventrules.workflows.index import TriggerIndex
 
 __all__ = ["DEFAULT_PRICE_FIELD", "CompiledRule", "RulesEngine", "compile_rule"]
@@ -65,12 +63,6 @@ log = logging.getLogger(__name__)
 
 DEFAULT_PRICE_FIELD: Final = "total"
 _HUNDRED: Final = Decimal(100)
-_VERBS: Final = {
-    UpsertOutcome.ADDED: "added",
-    UpsertOutcome.REPLACED: "replaced",
-    UpsertOutcome.UNCHANGED: "unchanged",
-    UpsertOutcome.STALE: "stale",
-}
 
 
 @dataclass(frozen=True, slots=True, eq=False)
@@ -200,30 +192,6 @@ class RulesEngine:
             return False
         self._views.pop(current.rule.rule_type, None)
         return True
-
-    def apply_config(self, definition_id: str, raw: Any | None) -> ConfigChange:
-        """The config table's handler for ``rule:<id>`` records; None is a tombstone.
-
-        Never raises for bad content: an invalid rule is rejected and the previous version
-        stays; a lower version than the one held is stale.
-        """
-        if raw is None:
-            removed = self.remove(definition_id)
-            return ConfigChange("rule", definition_id, "deleted" if removed else "absent")
-        try:
-            rule = parse_rule(raw)
-            if rule.id != definition_id:
-                raise DefinitionError(
-                    f"key names {definition_id!r} but the value's id is {rule.id!r}",
-                    definition_id=definition_id,
-                )
-            outcome = self.upsert(rule)
-        except DefinitionError as exc:
-            log.error("config: rejected rule %s: %s", definition_id, exc)
-            return ConfigChange("rule", definition_id, "rejected", error=str(exc))
-        if outcome is UpsertOutcome.STALE:
-            log.warning("config: ignored stale rule %s v%s", definition_id, rule.version)
-        return ConfigChange("rule", definition_id, _VERBS[outcome], version=rule.version)  # type: ignore[arg-type]
 
     def _view(self, rule_type: str) -> _TypeView:
         view = self._views.get(rule_type)

@@ -8,12 +8,13 @@ from __future__ import annotations
 
 import asyncio
 import logging
-import uuid
+from collections.abc import Callable
 from typing import Any
 
 from confluent_kafka import Consumer, TopicPartition
 
-from eventrules.kafka.clients import watermarks
+from eventrules.errors import TopicError
+from eventrules.kafka.clients import consumer_config, private_group, watermarks
 from eventrules.runtime.config_table import ConfigTable
 
 __all__ = ["ConfigFollower"]
@@ -24,28 +25,28 @@ _OFFSET_BEGINNING = -2
 
 
 class ConfigFollower:
-    def __init__(self, table: ConfigTable, *, topic: str, client_config: dict[str, Any]) -> None:
+    def __init__(
+        self,
+        table: ConfigTable,
+        *,
+        topic: str,
+        client_config: dict[str, Any],
+        ready: asyncio.Event | None = None,
+        on_ready: Callable[[], None] = lambda: None,
+    ) -> None:
         self.table = table
+        self.on_ready = on_ready
         self.topic = topic
         self.client_config = client_config
-        self.ready = asyncio.Event()
+        self.ready = ready or asyncio.Event()
         self._stopping = False
 
     def stop(self) -> None:
         self._stopping = True
 
     def _open(self) -> tuple[Consumer, dict[int, int]]:
-        consumer = Consumer(
-            {
-                **self.client_config,
-                # Never used to commit: assign() reads everything, whoever else runs.
-                "group.id": f"eventrules-config-{uuid.uuid4().hex}",
-                "enable.auto.commit": False,
-                "auto.offset.reset": "earliest",
-                # Definitions published in a transaction count once committed.
-                "isolation.level": "read_committed",
-            }
-        )
+        # Never used to commit: assign() reads everything, whoever else runs.
+        consumer = Consumer(consumer_config(self.client_config, private_group("config")))
         for _ in range(120):
             info = consumer.list_topics(self.topic, timeout=10).topics.get(self.topic)
             if info is not None and info.error is None and info.partitions:
@@ -53,7 +54,7 @@ class ConfigFollower:
             log.warning("config topic %s not found yet; run `eventrules topics apply`", self.topic)
         else:
             consumer.close()
-            raise RuntimeError(f"config topic {self.topic} does not exist")
+            raise TopicError(f"config topic {self.topic} does not exist", topic=self.topic)
         partitions = sorted(info.partitions)
         ends = {
             p: watermarks(consumer, TopicPartition(self.topic, p), timeout=60)[1]
@@ -76,8 +77,8 @@ class ConfigFollower:
                 if not self.ready.is_set() and await asyncio.to_thread(
                     self._caught_up, consumer, ends
                 ):
-                    self.table.refresh_gauges()
-                    log.info("config: ready with %d workflows", len(self.table.engine))
+                    self.on_ready()
+                    log.info("config: ready after %d config records", self.table.applied)
                     self.ready.set()
                 messages = await asyncio.to_thread(consumer.consume, 2000, 0.2)
                 for message in messages:

@@ -11,17 +11,14 @@ from typing import Any
 
 import orjson
 
-from eventrules.errors import RuleEvaluationError
+from eventrules.errors import RuleEvaluationError, RuleRequestError
 from eventrules.kafka.records import Record
 from eventrules.metrics import Metrics
 from eventrules.rules import RulesEngine
+from eventrules.runtime.deadletters import DeadLetterWriter, Sender
 from eventrules.settings import TopicNames
 
-__all__ = ["RuleRequestError", "RuleRequestHandler", "evaluate_request"]
-
-
-class RuleRequestError(ValueError):
-    """A request that cannot be answered; the message says why (a 4xx over HTTP)."""
+__all__ = ["RuleRequestHandler", "evaluate_request"]
 
 
 def _evaluation_time(raw: Any) -> datetime | None:
@@ -85,9 +82,9 @@ class RuleRequestHandler:
         engine: RulesEngine,
         *,
         topics: TopicNames,
-        sender: Any,
+        sender: Sender,
         metrics: Metrics,
-        dead_letter: Any,
+        dead_letter: DeadLetterWriter,
     ) -> None:
         self.engine = engine
         self.topics = topics

@@ -10,14 +10,13 @@ import logging
 import time
 from collections.abc import Callable
 from datetime import UTC, datetime
-from typing import Any, Literal, Protocol
+from typing import Any, Literal
 
 import orjson
 
 from eventrules.actions.webhook import WebhookExecutor, WebhookRequest
 from eventrules.errors import PoisonEventError
-from eventrules.kafka.deadletter import dead_letter_headers
-from eventrules.kafka.records import Headers, Record
+from eventrules.kafka.records import Record
 from eventrules.metrics import Metrics
 from eventrules.models.cloudevents import DEFAULT_MAX_EVENT_BYTES, decode_event
 from eventrules.models.events import Event
@@ -27,11 +26,12 @@ from eventrules.models.executions import (
     execution_id,
     execution_status,
 )
+from eventrules.runtime.deadletters import DeadLetterWriter, Sender
 from eventrules.settings import TopicNames
 from eventrules.workflows.engine import Engine
 from eventrules.workflows.plan import PlannedWorkflow, RenderedAction
 
-__all__ = ["ACTION_TOPICS", "Sender", "WorkflowRunner"]
+__all__ = ["ACTION_TOPICS", "WorkflowRunner"]
 
 log = logging.getLogger(__name__)
 
@@ -49,13 +49,6 @@ ACTION_TOPICS: dict[str, str] = {
 _DEFAULT_ACTION_TOPIC = "actions.entity-commands"
 
 
-class Sender(Protocol):
-    async def send(
-        self, topic: str, key: bytes | None, value: bytes | None, headers: Headers | None = None
-    ) -> None:
-        """Hand a record to the producer; delivery is confirmed before the source is committed."""
-
-
 def _json(value: object) -> bytes:
     return orjson.dumps(value, option=orjson.OPT_NAIVE_UTC | orjson.OPT_UTC_Z)
 
@@ -69,6 +62,7 @@ class WorkflowRunner:
         sender: Sender,
         metrics: Metrics,
         webhooks: WebhookExecutor | None = None,
+        dead_letters: DeadLetterWriter | None = None,
         max_event_bytes: int = DEFAULT_MAX_EVENT_BYTES,
         clock: Callable[[], datetime] = lambda: datetime.now(UTC),
     ) -> None:
@@ -77,6 +71,7 @@ class WorkflowRunner:
         self.sender = sender
         self.metrics = metrics
         self.webhooks = webhooks
+        self.dead_letter = dead_letters or DeadLetterWriter(topics.dlq, sender, metrics)
         self.max_event_bytes = max_event_bytes
         self.clock = clock
 
@@ -101,26 +96,6 @@ class WorkflowRunner:
             await self.dead_letter(record, "engine_error", repr(exc))
             return []
         return [await self.execute(planned, event, "event") for planned in plan.workflows]
-
-    async def dead_letter(self, record: Record, reason: str, detail: str) -> None:
-        log.warning(
-            "dead-lettered %s[%d]@%d: %s: %s",
-            record.topic,
-            record.partition,
-            record.offset,
-            reason,
-            detail,
-        )
-        headers = dead_letter_headers(
-            reason=reason,
-            error=detail,
-            topic=record.topic,
-            partition=record.partition,
-            offset=record.offset,
-            original_headers=record.headers,
-        )
-        await self.sender.send(self.topics.dlq, record.key, record.value, list(headers))
-        self.metrics.events_dead_lettered.labels(reason).inc()
 
     async def execute(
         self, planned: PlannedWorkflow, event: Event, triggered_by: TriggeredBy

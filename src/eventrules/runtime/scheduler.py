@@ -32,7 +32,7 @@ import orjson
 from confluent_kafka import Consumer, KafkaException, Producer, TopicPartition
 from croniter import croniter
 
-from eventrules.kafka.clients import read_to_end, watermarks
+from eventrules.kafka.clients import consumer_config, producer_config, read_to_end, watermarks
 from eventrules.models.cloudevents import encode_structured
 from eventrules.models.events import Event
 from eventrules.models.workflows import Workflow
@@ -182,15 +182,12 @@ class Scheduler:
         self._stopping = False
         self._producer: Producer | None = None
         self.consumer = Consumer(
-            {
-                **client_config,
-                "group.id": group_id,
-                "enable.auto.commit": False,
-                "auto.offset.reset": "latest",
-                "isolation.level": "read_committed",
-                "session.timeout.ms": session_timeout_ms,
-                "heartbeat.interval.ms": max(1000, session_timeout_ms // 4),
-            }
+            consumer_config(
+                client_config,
+                group_id,
+                offset_reset="latest",
+                session_timeout_ms=session_timeout_ms,
+            )
         )
 
     def stop(self) -> None:
@@ -207,13 +204,11 @@ class Scheduler:
 
     def _new_producer(self) -> Producer:
         producer = Producer(
-            {
-                **self.client_config,
-                "enable.idempotence": True,
-                "acks": "all",
+            producer_config(
+                self.client_config,
                 # one id per process: fencing comes from the group generation (KIP-447)
-                "transactional.id": f"{self.group_id}-{uuid.uuid4().hex}",
-            }
+                transactional_id=f"{self.group_id}-{uuid.uuid4().hex}",
+            )
         )
         producer.init_transactions(60)
         return producer

@@ -18,7 +18,7 @@ from typing import Any
 import orjson
 from confluent_kafka import Consumer, Message, Producer, TopicPartition
 
-from eventrules.kafka.clients import read_to_end
+from eventrules.kafka.clients import consumer_config, producer_config, read_to_end
 
 __all__ = ["StatsKeeper", "fold_stats", "read_stats"]
 
@@ -103,21 +103,16 @@ class StatsKeeper:
     stats: dict[str, dict[str, Any]] = field(default_factory=dict)
 
     def __post_init__(self) -> None:
-        self.producer = Producer({**self.client_config, "enable.idempotence": True, "acks": "all"})
+        self.producer = Producer(producer_config(self.client_config))
         self.consumer = Consumer(
-            {
-                **self.client_config,
-                "group.id": self.group_id,
-                "enable.auto.commit": False,
-                "auto.offset.reset": "earliest",
-                "isolation.level": "read_committed",
-                "session.timeout.ms": self.session_timeout_ms,
-                "heartbeat.interval.ms": max(1000, self.session_timeout_ms // 4),
+            consumer_config(
+                self.client_config,
+                self.group_id,
+                session_timeout_ms=self.session_timeout_ms,
                 # Stats are not urgent: fewer, fuller fetches (a fetch answered per trickle of
                 # records cost the broker more CPU than the event stream itself).
-                "fetch.min.bytes": 256 * 1024,
-                "fetch.wait.max.ms": 1000,
-            }
+                extra={"fetch.min.bytes": 256 * 1024, "fetch.wait.max.ms": 1000},
+            )
         )
 
     def _restore(self, consumer: Consumer, partitions: list[TopicPartition]) -> None:

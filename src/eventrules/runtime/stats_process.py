@@ -23,6 +23,7 @@ from typing import IO, Any
 
 import orjson
 
+from eventrules.logs import setup_logging
 from eventrules.runtime.stats import StatsKeeper
 
 __all__ = ["StatsProcess"]
@@ -125,9 +126,7 @@ def _write_snapshot(out: IO[bytes], workflow_id: str, stats: dict[str, Any]) -> 
 
 
 def _child_main() -> None:
-    logging.basicConfig(
-        level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s[stats]: %(message)s"
-    )
+    setup_logging(logging.INFO, tag="[stats]")
     # Stats may lag a little; the event stream must not: on a busy machine the scheduler
     # gives our CPU time to the worker first.
     os.nice(10)

@@ -29,9 +29,11 @@ from typing import Any, cast
 
 from confluent_kafka import Consumer, KafkaError, KafkaException, Message, Producer, TopicPartition
 
+from eventrules.kafka.clients import consumer_config, producer_config
 from eventrules.kafka.records import Headers, Record
+from eventrules.kafka.sender import DeliveryReports, KafkaSender
 
-__all__ = ["DeliveryReports", "KafkaSender", "StreamLoop"]
+__all__ = ["StreamLoop", "stream_producer_config", "stream_sender"]
 
 log = logging.getLogger(__name__)
 
@@ -39,68 +41,23 @@ Handler = Callable[[Record], Any]
 Partition = tuple[str, int]
 
 
-class DeliveryReports:
-    """The broker's answers for one batch's outputs (delivery callbacks run in poll/flush)."""
-
-    __slots__ = ("failures", "outstanding")
-
-    def __init__(self) -> None:
-        self.outstanding = 0
-        self.failures: list[str] = []
-
-    def on_delivery(self, error: Any, message: Message) -> None:
-        self.outstanding -= 1
-        if error is not None:
-            self.failures.append(f"{message.topic()}: {error}")
-
-    @property
-    def settled(self) -> bool:
-        return self.outstanding == 0
+def stream_producer_config(
+    client_config: dict[str, Any], group_id: str, exactly_once: bool
+) -> dict[str, Any]:
+    """The settings of a stream's producer: transactional in exactly-once mode."""
+    return producer_config(
+        client_config,
+        # One transactional id per process; KIP-447 fencing uses the group generation, so ids
+        # need not be tied to partitions.
+        transactional_id=f"{group_id}-{uuid.uuid4().hex}" if exactly_once else None,
+        extra={"linger.ms": 5},
+    )
 
 
-class KafkaSender:
-    """The runner's :class:`~eventrules.runtime.runner.Sender` over a confluent-kafka producer.
-
-    ``send`` only enqueues, counting the record against the current :class:`DeliveryReports`
-    (:meth:`next_batch` starts a new one); :meth:`flush` waits for every acknowledgement.
-    """
-
-    def __init__(self, producer: Producer) -> None:
-        self.producer = producer
-        self.reports = DeliveryReports()
-
-    def next_batch(self) -> DeliveryReports:
-        """Count the records sent from now on separately; returns their reports."""
-        self.reports = DeliveryReports()
-        return self.reports
-
-    async def send(
-        self, topic: str, key: bytes | None, value: bytes | None, headers: Headers | None = None
-    ) -> None:
-        reports = self.reports
-        while True:
-            try:
-                self.producer.produce(
-                    topic,
-                    value=value,
-                    key=key,
-                    headers=cast(Any, headers) or None,
-                    on_delivery=reports.on_delivery,
-                )
-                reports.outstanding += 1
-                return
-            except BufferError:
-                # The local queue is full: let librdkafka send some before queueing more.
-                await asyncio.to_thread(self.producer.poll, 0.1)
-
-    def flush(self, timeout: float) -> list[str]:
-        """Wait for every queued record; returns the current batch's delivery failures."""
-        remaining = self.producer.flush(timeout)
-        failures = list(self.reports.failures)
-        self.reports.failures.clear()
-        if remaining:
-            failures.append(f"{remaining} record(s) still undelivered after {timeout}s")
-        return failures
+def stream_sender(client_config: dict[str, Any], group_id: str, exactly_once: bool) -> KafkaSender:
+    """The sender of the stream ``group_id``: build it first, hand it to what the stream's
+    handler sends through, then to :class:`StreamLoop`."""
+    return KafkaSender(Producer(stream_producer_config(client_config, group_id, exactly_once)))
 
 
 def _bounds(messages: list[Message]) -> tuple[dict[Partition, int], dict[Partition, int]]:
@@ -160,6 +117,9 @@ class StreamLoop:
     # the client classes; tests pass fakes to drive the bookkeeping without a broker
     make_producer: Callable[[dict[str, Any]], Producer] = Producer
     make_consumer: Callable[[dict[str, Any]], Consumer] = Consumer
+    # the producer (wrapped) outputs go through: given when what the handler sends through was
+    # built first (see stream_sender), else made here
+    output: KafkaSender | None = None
     # called after each batch is handled (the worker applies its metric counts there)
     on_batch_end: Callable[[], None] | None = None
     assigned: set[Partition] = field(default_factory=set)
@@ -169,36 +129,30 @@ class StreamLoop:
     def __post_init__(self) -> None:
         self._stopping = False
         self._in_flight: deque[_InFlight] = deque()
-        producer_config: dict[str, Any] = {
-            **self.client_config,
-            "linger.ms": 5,
-            "enable.idempotence": True,
-            "acks": "all",
-        }
-        if self.exactly_once:
-            # One transactional id per process; KIP-447 fencing uses the group generation,
-            # so ids need not be tied to partitions.
-            producer_config["transactional.id"] = f"{self.group_id}-{uuid.uuid4().hex}"
-        self.producer = self.make_producer(producer_config)
-        self.sender = KafkaSender(self.producer)
+        self.sender = self.output or KafkaSender(
+            self.make_producer(
+                stream_producer_config(self.client_config, self.group_id, self.exactly_once)
+            )
+        )
+        self.producer = self.sender.producer
         self.consumer = self.make_consumer(
-            {
-                **self.client_config,
-                "group.id": self.group_id,
-                # at-least-once commits the offsets it stores once their batch is delivered;
-                # exactly-once commits them in the transaction
-                "enable.auto.commit": not self.exactly_once,
-                "enable.auto.offset.store": False,
-                "auto.commit.interval.ms": self.commit_interval_ms,
-                "auto.offset.reset": self.auto_offset_reset,
-                "isolation.level": "read_committed",
-                "session.timeout.ms": self.session_timeout_ms,
-                "heartbeat.interval.ms": max(1000, self.session_timeout_ms // 4),
-                # A fetch answered for every trickle of events cost the broker more CPU than
-                # the work itself; waiting up to fetch_wait_ms for fuller fetches bounds that.
-                "fetch.min.bytes": 64 * 1024,
-                "fetch.wait.max.ms": self.fetch_wait_ms,
-            }
+            consumer_config(
+                self.client_config,
+                self.group_id,
+                offset_reset=cast(Any, self.auto_offset_reset),
+                session_timeout_ms=self.session_timeout_ms,
+                extra={
+                    # at-least-once commits the offsets it stores once their batch is
+                    # delivered; exactly-once commits them in the transaction
+                    "enable.auto.commit": not self.exactly_once,
+                    "enable.auto.offset.store": False,
+                    "auto.commit.interval.ms": self.commit_interval_ms,
+                    # A fetch answered for every trickle of events cost the broker more CPU
+                    # than the work; waiting up to fetch_wait_ms for fuller fetches bounds it.
+                    "fetch.min.bytes": 64 * 1024,
+                    "fetch.wait.max.ms": self.fetch_wait_ms,
+                },
+            )
         )
 
     def _on_assign(self, consumer: Consumer, partitions: list[TopicPartition]) -> None:

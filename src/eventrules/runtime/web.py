@@ -3,20 +3,41 @@
 from __future__ import annotations
 
 from datetime import UTC, datetime
-from typing import TYPE_CHECKING
+from typing import Any, Protocol
 
 import orjson
 from aiohttp import web
 from prometheus_client import CONTENT_TYPE_LATEST, generate_latest
 
-from eventrules.runtime.rules_service import RuleRequestError, evaluate_request
+from eventrules.errors import RuleRequestError
+from eventrules.metrics import Metrics
+from eventrules.rules import RulesEngine
+from eventrules.runtime.rules_service import evaluate_request
 
-if TYPE_CHECKING:
-    from eventrules.runtime.worker import Worker
+__all__ = ["WorkerView", "make_web_app"]
 
-__all__ = ["make_web_app"]
 
-_WORKER: web.AppKey[Worker] = web.AppKey("worker")
+class WorkerView(Protocol):
+    """What the web views ask of a worker."""
+
+    metrics: Metrics
+    rules: RulesEngine
+
+    def alive(self) -> bool:
+        """False once a part has died: the liveness probe restarts us."""
+
+    def ready(self) -> bool:
+        """True once the config table has caught up."""
+
+    def readiness(self) -> dict[str, Any]:
+        """What /readyz reports besides ``ready``."""
+
+    def refresh_gauges(self) -> None: ...
+
+    def workflow_stats(self) -> dict[str, dict[str, Any]]: ...
+
+
+_WORKER: web.AppKey[WorkerView] = web.AppKey("worker")
 # aiohttp refuses a charset inside content_type; the exposition format is UTF-8 anyway.
 _METRICS_CONTENT_TYPE = CONTENT_TYPE_LATEST.split(";")[0]
 _METRICS_VERSION = CONTENT_TYPE_LATEST.split("version=")[-1].split(";")[0]
@@ -45,24 +66,18 @@ async def healthz(request: web.Request) -> web.Response:
 
 async def readyz(request: web.Request) -> web.Response:
     worker = request.app[_WORKER]
-    ready = worker.follower.ready.is_set()
-    body = {
-        "ready": ready,
-        "workflows": len(worker.engine),
-        "rules": len(worker.rules.rules()),
-        "config_records": worker.table.applied,
-        "assigned": sorted(f"{topic}:{partition}" for topic, partition in worker.stream.assigned),
-    }
+    ready = worker.ready()
+    body = {"ready": ready, **worker.readiness()}
     return _json(body, 200 if ready else 503)
 
 
 async def workflow_stats(request: web.Request) -> web.Response:
-    return _json(request.app[_WORKER].stats.stats)
+    return _json(request.app[_WORKER].workflow_stats())
 
 
 async def rules_evaluate(request: web.Request) -> web.Response:
     worker = request.app[_WORKER]
-    if not worker.follower.ready.is_set():
+    if not worker.ready():
         return _json({"error": "not ready: the config table is still loading"}, 503)
     try:
         body = orjson.loads(await request.read())
@@ -75,7 +90,7 @@ async def rules_evaluate(request: web.Request) -> web.Response:
     return _json(decision)
 
 
-def make_web_app(worker: Worker) -> web.Application:
+def make_web_app(worker: WorkerView) -> web.Application:
     app = web.Application(client_max_size=1_048_576)
     app[_WORKER] = worker
     app.router.add_get("/metrics", metrics)

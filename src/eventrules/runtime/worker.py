@@ -1,38 +1,44 @@
-"""A worker: the config follower, the event stream, the rule request stream, the stats keeper and
-the web server, in one asyncio loop.
+"""A worker: the config follower, the event stream, the rule request stream, the stats keeper,
+the scheduler, the lag reporter and the web server, in one asyncio loop.
 
 Workers with the same ``app_id`` form one consumer group and share the event partitions; every
-worker holds the whole config table.
+worker holds the whole config table. This module is where the parts are wired together: each
+is built after what it needs, and each is a :class:`~eventrules.runtime.service.Service`.
 """
 
 from __future__ import annotations
 
 import asyncio
 import contextlib
+import functools
 import gc
 import logging
 import signal
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
+from typing import Any
 
 import httpx
 from aiohttp import web
-from confluent_kafka import TopicPartition
 
 from eventrules.actions.webhook import WebhookExecutor
 from eventrules.kafka.topics import load_topic_specs
 from eventrules.metrics import Metrics
 from eventrules.models.actions import ActionRegistry
-from eventrules.rules import RulesEngine
+from eventrules.models.workflows import parse_workflow
+from eventrules.rules import RulesEngine, parse_rule
 from eventrules.runtime.config_follower import ConfigFollower
-from eventrules.runtime.config_table import ConfigTable
+from eventrules.runtime.config_table import ConfigTable, DefinitionKind
+from eventrules.runtime.deadletters import DeadLetterWriter
+from eventrules.runtime.lag import LagReporter
 from eventrules.runtime.rules_service import RuleRequestHandler
 from eventrules.runtime.runner import WorkflowRunner
 from eventrules.runtime.scheduler import Scheduler, schedules_for
+from eventrules.runtime.service import Service
 from eventrules.runtime.stats_process import StatsProcess
-from eventrules.runtime.stream import StreamLoop
+from eventrules.runtime.stream import StreamLoop, stream_sender
 from eventrules.runtime.web import make_web_app
-from eventrules.settings import Settings, TopicNames
+from eventrules.settings import Settings
 from eventrules.workflows.catalog import TriggerCatalog
 from eventrules.workflows.engine import Engine
 
@@ -40,19 +46,25 @@ __all__ = ["Worker"]
 
 log = logging.getLogger(__name__)
 
+# Services stopped and awaited in this order at shutdown (the lag reporter only reports).
+_SHUTDOWN_ORDER = (
+    "event-stream",
+    "rule-requests",
+    "workflow-stats",
+    "scheduler",
+    "config-follower",
+    "lag-reporter",
+)
 
-def _webhooks(settings: Settings, metrics: Metrics, client: httpx.AsyncClient) -> WebhookExecutor:
-    def on_attempt(outcome: str, seconds: float) -> None:
-        metrics.webhook_latency.labels(outcome).observe(seconds)
 
-    return WebhookExecutor(
-        client,
-        secrets={
-            name: value.get_secret_value() for name, value in settings.webhook_secrets.items()
-        },
-        allow_list=settings.webhook_allow_list,
-        on_attempt=on_attempt,
-    )
+def _refresh_gauges(
+    metrics: Metrics, engine: Engine, rules: RulesEngine, ready: asyncio.Event
+) -> None:
+    metrics.ready.set(1 if ready.is_set() else 0)
+    for kind, definitions in (("workflow", engine.workflows()), ("rule", rules.rules())):
+        enabled = sum(1 for definition in definitions if definition.enabled)
+        metrics.definitions_loaded.labels(kind, "true").set(enabled)
+        metrics.definitions_loaded.labels(kind, "false").set(len(definitions) - enabled)
 
 
 @dataclass
@@ -63,11 +75,9 @@ class Worker:
     rules: RulesEngine
     table: ConfigTable
     follower: ConfigFollower
-    runner: WorkflowRunner
     stream: StreamLoop
-    rule_requests: StreamLoop
     stats: StatsProcess
-    scheduler: Scheduler
+    services: dict[str, Service]
     webhook_client: httpx.AsyncClient
     tasks: list[asyncio.Task[None]] = field(default_factory=list)
 
@@ -76,68 +86,83 @@ class Worker:
         settings = settings or Settings()
         metrics = metrics or Metrics.create()
         specs = load_topic_specs(settings.resolved_topics_dir(), prefix=settings.topic_prefix)
-        topics = TopicNames(settings.topic_prefix)
+        topics = settings.topics
         client = settings.kafka_client_config()
+        exactly_once = settings.processing_guarantee == "exactly_once"
+        session_ms = int(settings.session_timeout_seconds * 1000)
 
         engine = Engine(
             TriggerCatalog.load(*settings.extra_trigger_files), timezone=settings.zoneinfo()
         )
         rules = RulesEngine(timezone=settings.zoneinfo())
+        registry = ActionRegistry.from_entry_points()
         table = ConfigTable(
-            engine,
+            {
+                "workflow": DefinitionKind(
+                    functools.partial(parse_workflow, registry=registry), engine
+                ),
+                "rule": DefinitionKind(parse_rule, rules),
+            },
             metrics=metrics,
-            registry=ActionRegistry.from_entry_points(),
-            extra_kinds={"rule": rules.apply_config},
         )
-        follower = ConfigFollower(table, topic=topics.config, client_config=client)
-        ready = follower.ready
-        exactly_once = settings.processing_guarantee == "exactly_once"
-        session_ms = int(settings.session_timeout_seconds * 1000)
-        # trust_env=False: an environment proxy must not carry webhook traffic past the SSRF guard.
-        webhook_client = httpx.AsyncClient(follow_redirects=False, trust_env=False)
-        webhooks = _webhooks(settings, metrics, webhook_client)
+        ready = asyncio.Event()
+        refresh_gauges = functools.partial(_refresh_gauges, metrics, engine, rules, ready)
+        follower = ConfigFollower(
+            table, topic=topics.config, client_config=client, ready=ready, on_ready=refresh_gauges
+        )
 
-        # The runner's sender is the stream's producer, so outputs join the stream's batches
-        # (flushed before the commit, or inside the transaction).
+        webhook_client = WebhookExecutor.new_client()
+        webhooks = WebhookExecutor.from_settings(
+            settings,
+            webhook_client,
+            on_attempt=lambda outcome, seconds: metrics.webhook_latency.labels(outcome).observe(
+                seconds
+            ),
+        )
+        # Each stream's outputs go through its own producer, built first so that what its
+        # handler sends joins the stream's batches (flushed before the commit, or inside the
+        # transaction).
+        events_out = stream_sender(client, settings.app_id, exactly_once)
+        runner = WorkflowRunner(
+            engine,
+            topics=topics,
+            sender=events_out,
+            metrics=metrics,
+            webhooks=webhooks,
+            dead_letters=DeadLetterWriter(topics.dlq, events_out, metrics),
+            max_event_bytes=settings.max_event_bytes,
+        )
+        stream_options: dict[str, Any] = {
+            "ready": ready,
+            "exactly_once": exactly_once,
+            "auto_offset_reset": settings.auto_offset_reset,
+            "session_timeout_ms": session_ms,
+        }
         stream = StreamLoop(
             client,
             settings.app_id,
             [spec.topic for spec in specs if spec.name.startswith("events.")],
-            # the runner is built after the stream whose producer it sends through
-            handle=lambda record: runner.handle(record),  # noqa: PLW0108
+            handle=runner.handle,
+            output=events_out,
             on_batch_end=metrics.apply_counts,
             commit_interval_ms=int(settings.commit_interval_seconds * 1000),
-            ready=ready,
-            exactly_once=exactly_once,
-            auto_offset_reset=settings.auto_offset_reset,
-            session_timeout_ms=session_ms,
+            **stream_options,
         )
-        runner = WorkflowRunner(
-            engine,
-            topics=topics,
-            sender=stream.sender,
-            metrics=metrics,
-            webhooks=webhooks,
-            max_event_bytes=settings.max_event_bytes,
-        )
+        rules_group = f"{settings.app_id}-rules"
+        rules_out = stream_sender(client, rules_group, exactly_once)
         rule_requests = StreamLoop(
             client,
-            f"{settings.app_id}-rules",
+            rules_group,
             [topics("rules.requests")],
-            handle=lambda record: handler(record),  # noqa: PLW0108 - handler is built below
-            ready=ready,
-            exactly_once=exactly_once,
-            auto_offset_reset=settings.auto_offset_reset,
-            session_timeout_ms=session_ms,
-        )
-        handler = RuleRequestHandler(
-            rules,
-            topics=topics,
-            sender=rule_requests.sender,
-            metrics=metrics,
-            dead_letter=WorkflowRunner(
-                engine, topics=topics, sender=rule_requests.sender, metrics=metrics
-            ).dead_letter,
+            handle=RuleRequestHandler(
+                rules,
+                topics=topics,
+                sender=rules_out,
+                metrics=metrics,
+                dead_letter=DeadLetterWriter(topics.dlq, rules_out, metrics),
+            ),
+            output=rules_out,
+            **stream_options,
         )
         stats = StatsProcess(
             client,
@@ -157,6 +182,16 @@ class Worker:
             timezone=settings.zoneinfo(),
             session_timeout_ms=session_ms,
         )
+        services: dict[str, Service] = {
+            "config-follower": follower,
+            "event-stream": stream,
+            "rule-requests": rule_requests,
+            "workflow-stats": stats,
+            "scheduler": scheduler,
+            "lag-reporter": LagReporter(
+                stream, metrics, interval=settings.lag_interval_seconds, refresh=refresh_gauges
+            ),
+        }
         return cls(
             settings,
             metrics,
@@ -164,53 +199,40 @@ class Worker:
             rules,
             table,
             follower,
-            runner,
             stream,
-            rule_requests,
             stats,
-            scheduler,
+            services,
             webhook_client,
         )
 
+    # What the web views ask (runtime.web.WorkerView).
+
     def alive(self) -> bool:
-        """False once any long-running task has died: the liveness probe restarts us."""
+        """False once any service has died: the liveness probe restarts us."""
         return all(not task.done() for task in self.tasks)
 
+    def ready(self) -> bool:
+        return self.follower.ready.is_set()
+
+    def readiness(self) -> dict[str, Any]:
+        return {
+            "workflows": len(self.engine),
+            "rules": len(self.rules),
+            "config_records": self.table.applied,
+            "assigned": sorted(f"{topic}:{partition}" for topic, partition in self.stream.assigned),
+        }
+
+    def workflow_stats(self) -> dict[str, dict[str, Any]]:
+        return self.stats.stats
+
     def refresh_gauges(self) -> None:
-        self.metrics.ready.set(1 if self.follower.ready.is_set() else 0)
-        self.table.refresh_gauges()
-        rules = self.rules.rules()
-        enabled = sum(1 for rule in rules if rule.enabled)
-        self.metrics.definitions_loaded.labels("rule", "true").set(enabled)
-        self.metrics.definitions_loaded.labels("rule", "false").set(len(rules) - enabled)
+        _refresh_gauges(self.metrics, self.engine, self.rules, self.follower.ready)
 
     async def _freeze_config(self) -> None:
         # The loaded definitions live as long as the worker: moved out of the collector's
         # reach, full collections stop rescanning them (they paused the stream for ~60 ms).
         await self.follower.ready.wait()
         gc.freeze()
-
-    async def _report_lag(self) -> None:
-        while True:
-            await asyncio.sleep(self.settings.lag_interval_seconds)
-            self.refresh_gauges()
-            for (topic, partition), last in list(self.stream.last_offsets.items()):
-                if (topic, partition) not in self.stream.assigned:
-                    # Moved to another worker: stop reporting a lag that is no longer ours.
-                    with contextlib.suppress(KeyError):
-                        self.metrics.consumer_lag.remove(topic, str(partition))
-                    del self.stream.last_offsets[(topic, partition)]
-                    continue
-                # The high watermark cached from the last fetch response: asking the broker
-                # (cached=False) blocked the stream's consumer for seconds at a time.
-                # (None or a negative offset before the first fetch of the partition.)
-                watermarks: tuple[int, int] | None = self.stream.consumer.get_watermark_offsets(
-                    TopicPartition(topic, partition), cached=True
-                )
-                if watermarks is None or watermarks[1] < 0:
-                    continue
-                high = watermarks[1]
-                self.metrics.consumer_lag.labels(topic, str(partition)).set(max(0, high - last - 1))
 
     async def run(self) -> None:
         """Run until SIGTERM/SIGINT, then stop consuming, flush and leave the groups."""
@@ -225,12 +247,7 @@ class Worker:
         for signum in (signal.SIGTERM, signal.SIGINT):
             loop.add_signal_handler(signum, stop.set)
         self.tasks = [
-            asyncio.create_task(self.follower.run(), name="config-follower"),
-            asyncio.create_task(self.stream.run(), name="event-stream"),
-            asyncio.create_task(self.rule_requests.run(), name="rule-requests"),
-            asyncio.create_task(self.stats.run(), name="workflow-stats"),
-            asyncio.create_task(self.scheduler.run(), name="scheduler"),
-            asyncio.create_task(self._report_lag(), name="lag-reporter"),
+            asyncio.create_task(service.run(), name=name) for name, service in self.services.items()
         ]
         log.info(
             "worker %s started; web on %s:%s",
@@ -245,10 +262,9 @@ class Worker:
         failed = [task for task in done if task is not stopped and task.exception() is not None]
         for task in failed:
             log.error("task %s died", task.get_name(), exc_info=task.exception())
-        for part in (self.stream, self.rule_requests, self.stats, self.scheduler, self.follower):
-            part.stop()
-        # The lag reporter only sleeps and reports: it is cancelled, not awaited.
-        await asyncio.wait([t for t in self.tasks if t.get_name() != "lag-reporter"], timeout=30)
+        for name in _SHUTDOWN_ORDER:
+            self.services[name].stop()
+        await asyncio.wait(self.tasks, timeout=30)
         for task in self.tasks:
             task.cancel()
         with contextlib.suppress(asyncio.CancelledError):

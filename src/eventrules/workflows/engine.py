@@ -17,12 +17,12 @@ The new definition is compiled before anything changes, so a bad one leaves the 
 
 from __future__ import annotations
 
-import enum
 from collections.abc import Mapping
 from datetime import UTC, tzinfo
 from typing import Any
 
 from eventrules.conditions import Facts
+from eventrules.definitions.records import UpsertOutcome
 from eventrules.models.events import Event
 from eventrules.models.workflows import Workflow
 from eventrules.workflows.catalog import TriggerCatalog
@@ -31,13 +31,6 @@ from eventrules.workflows.index import TriggerIndex
 from eventrules.workflows.plan import Plan, PlannedWorkflow, RenderedAction, WorkflowTrace
 
 __all__ = ["Engine", "UpsertOutcome", "event_facts", "template_context"]
-
-
-class UpsertOutcome(enum.Enum):
-    ADDED = "added"
-    REPLACED = "replaced"
-    UNCHANGED = "unchanged"
-    STALE = "stale"
 
 
 def event_facts(event: Event, timezone: tzinfo = UTC) -> Facts:

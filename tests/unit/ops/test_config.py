@@ -6,7 +6,6 @@ from pathlib import Path
 
 import pytest
 
-from eventrules.cli.executions import replay_event_id
 from eventrules.errors import ConfigConflictError, DefinitionError
 from eventrules.ops.config import (
     LiveDefinition,
@@ -15,6 +14,7 @@ from eventrules.ops.config import (
     collect_definitions,
     plan_toggle,
 )
+from eventrules.ops.executions import replay_event_id
 
 TEMPLATES = Path(__file__).resolve().parents[3] / "config" / "templates"
 

@@ -13,8 +13,8 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from eventrules import RuleEvaluationError, RulesEngine
+from eventrules.definitions.records import UpsertOutcome
 from eventrules.rules import Rule, compile_rule
-from eventrules.workflows.engine import UpsertOutcome
 
 from .helpers import AT, rule
 
@@ -267,35 +267,6 @@ def test_upsert_follows_versions() -> None:
     assert engine.evaluate("validation", {}, at=AT).blocks[0].reason == "x"
     assert engine.remove("r")
     assert not engine.remove("r")
-
-
-def test_apply_config_for_the_config_table() -> None:
-    engine = RulesEngine()
-    raw = rule("a").model_dump(mode="json")
-    assert engine.apply_config("a", raw).outcome == "added"
-    assert engine.apply_config("a", raw).outcome == "unchanged"
-    bad = engine.apply_config("a", {**raw, "version": 2, "actions": []})
-    assert bad.outcome == "rejected"
-    assert "actions" in (bad.error or "")
-    assert engine.get("a") == rule("a")  # the previous version stays
-    assert engine.apply_config("b", raw).outcome == "rejected"  # key and id disagree
-    newer = engine.apply_config("a", {**raw, "version": 3, "priority": 7})
-    assert (newer.outcome, newer.version) == ("replaced", 3)
-    assert engine.apply_config("a", raw).outcome == "stale"
-    assert engine.apply_config("a", None).outcome == "deleted"
-    assert engine.apply_config("a", None).outcome == "absent"
-    assert len(engine) == 0
-
-
-def test_the_config_table_routes_rule_records_to_the_engine() -> None:
-    from eventrules.runtime.config_table import ConfigTable
-    from eventrules.workflows.engine import Engine
-
-    rules = RulesEngine()
-    table = ConfigTable(Engine(), extra_kinds={"rule": rules.apply_config})
-    value = json.dumps(rule("a").model_dump(mode="json")).encode()
-    assert table.apply(b"rule:a", value).outcome == "added"
-    assert "a" in rules
 
 
 THRESHOLDS = st.integers(min_value=0, max_value=20)

@@ -1,0 +1,158 @@
+"""The executions log: read it, follow it, replay one execution's event."""
+
+from __future__ import annotations
+
+from collections.abc import Iterable, Iterator
+from dataclasses import dataclass
+from typing import Any
+
+import orjson
+from confluent_kafka import Consumer, TopicPartition
+
+from eventrules.errors import KafkaError, NotFoundError, OperationError
+from eventrules.kafka.clients import consumer_config, private_group, read_to_end
+from eventrules.models.events import Event
+from eventrules.models.executions import ExecutionRecord
+from eventrules.ops.runs import live_engine, recorded_engine, run_workflow_now
+from eventrules.settings import Settings
+from eventrules.workflows.plan import WorkflowTrace
+
+__all__ = [
+    "REPLAY_MARK",
+    "Replay",
+    "decode_execution",
+    "follow_executions",
+    "read_executions",
+    "replay_event_id",
+    "replay_execution",
+    "wanted",
+]
+
+REPLAY_MARK = "#replay-"
+_OFFSET_BEGINNING = -2
+_OFFSET_END = -1
+
+
+def wanted(record: dict[str, Any], workflow: str | None, status: str | None) -> bool:
+    return (workflow is None or record.get("workflow_id") == workflow) and (
+        status is None or record.get("status") == status
+    )
+
+
+def decode_execution(value: bytes | None) -> dict[str, Any] | None:
+    try:
+        record = orjson.loads(value or b"")
+    except orjson.JSONDecodeError:
+        return None
+    return record if isinstance(record, dict) else None
+
+
+def read_executions(settings: Settings) -> list[dict[str, Any]]:
+    """Every execution record the topic holds."""
+    return [
+        record
+        for message in read_to_end(settings.kafka_client_config(), settings.topic("executions"))
+        if (record := decode_execution(message.value())) is not None
+    ]
+
+
+def follow_executions(
+    settings: Settings, *, from_beginning: bool = False, idle_timeout: float = 0.0
+) -> Iterator[dict[str, Any]]:
+    """Execution records as they are written; ends after ``idle_timeout`` quiet seconds (0:
+    never)."""
+    topic = settings.topic("executions")
+    consumer = Consumer(consumer_config(settings.kafka_client_config(), private_group("tail")))
+    try:
+        info = consumer.list_topics(topic, timeout=10).topics.get(topic)
+        if info is None or info.error is not None:
+            raise KafkaError(f"{topic} does not exist; run `eventrules topics apply`")
+        start = _OFFSET_BEGINNING if from_beginning else _OFFSET_END
+        consumer.assign([TopicPartition(topic, p, start) for p in info.partitions])
+        idle = 0
+        while True:
+            message = consumer.poll(0.5)
+            if message is None or message.error() is not None:
+                idle += 1
+                if idle_timeout and idle * 0.5 >= idle_timeout:
+                    return
+                continue
+            idle = 0
+            record = decode_execution(message.value())
+            if record is not None:
+                yield record
+    finally:
+        consumer.close()
+
+
+def replay_event_id(original: str, earlier: Iterable[str]) -> str:
+    """``<original id>#replay-<n>``, n one more than the replays already recorded.
+
+    Execution ids derive from (source, event id, workflow, version): a replay needs an event id
+    of its own, or re-running the same version would reuse the original's execution id and
+    action ids and downstream consumers would drop its outputs as duplicates."""
+    base = original.split(REPLAY_MARK, 1)[0]
+    numbers = [
+        int(suffix)
+        for event_id in earlier
+        if event_id.startswith(base + REPLAY_MARK)
+        and (suffix := event_id.removeprefix(base + REPLAY_MARK)).isdigit()
+    ]
+    return f"{base}{REPLAY_MARK}{max(numbers, default=0) + 1}"
+
+
+@dataclass(frozen=True)
+class Replay:
+    """What replaying asked for: the run's record, or why the workflow would not run now."""
+
+    workflow_id: str
+    workflow_version: int
+    trace: WorkflowTrace
+    record: ExecutionRecord | None
+
+
+def replay_execution(
+    settings: Settings,
+    execution_id: str,
+    *,
+    recorded_version: bool = False,
+    ignore_conditions: bool = False,
+) -> Replay:
+    """Re-run the event of ``execution_id`` against the live version of its workflow (or the
+    version it ran, ``recorded_version``), with the event id ``<original>#replay-<n>``. Does
+    not run, returning the trace, when the conditions no longer match (unless
+    ``ignore_conditions``)."""
+    records = read_executions(settings)
+    original = next((r for r in records if r.get("execution_id") == execution_id), None)
+    if original is None:
+        raise NotFoundError(f"no execution {execution_id!r} in the executions topic")
+    recorded_event = original.get("event")
+    if not isinstance(recorded_event, dict):
+        raise OperationError(f"execution {execution_id} carries no event to replay")
+    workflow_id = str(original["workflow_id"])
+    engine = (
+        recorded_engine(settings, workflow_id, int(original["workflow_version"]))
+        if recorded_version
+        else live_engine(settings, workflow_id)
+    )
+    workflow = engine.get(workflow_id)
+    if workflow is None:  # both loaders installed it; this guards the type, not a case
+        raise NotFoundError(f"no workflow {workflow_id!r}")
+    earlier = [
+        str(r.get("trigger_event_id")) for r in records if r.get("workflow_id") == workflow_id
+    ]
+    try:
+        event = Event.model_validate(
+            {
+                **{k: v for k, v in recorded_event.items() if k in Event.model_fields},
+                "id": replay_event_id(str(recorded_event["id"]), earlier),
+            }
+        )
+    except (KeyError, ValueError) as exc:
+        raise OperationError(f"the recorded event is unusable: {exc}") from None
+    trace = engine.trace(workflow_id, event)
+    if not trace.fired and not ignore_conditions:
+        # a disabled workflow or changed conditions: the operator decides, we do not guess
+        return Replay(workflow_id, workflow.version, trace, None)
+    record = run_workflow_now(settings, engine, workflow, event, "replay")
+    return Replay(workflow_id, workflow.version, trace, record)

@@ -1,0 +1,118 @@
+"""Running a workflow now, outside the event stream: manual runs (the seed's test button) and
+replays of recorded executions. Actions are published and webhooks called through the same
+runner and webhook executor a worker uses; the execution record is written like a worker's."""
+
+from __future__ import annotations
+
+import asyncio
+import uuid
+from datetime import UTC, datetime
+from typing import Any
+
+from confluent_kafka import Producer
+
+from eventrules.actions.webhook import WebhookExecutor
+from eventrules.errors import DefinitionError, KafkaError, NotFoundError
+from eventrules.kafka.clients import producer_config
+from eventrules.kafka.sender import KafkaSender
+from eventrules.metrics import Metrics
+from eventrules.models.events import Event
+from eventrules.models.executions import ExecutionRecord, TriggeredBy
+from eventrules.models.workflows import Workflow, parse_workflow
+from eventrules.ops.config import read_history, read_live
+from eventrules.runtime.runner import WorkflowRunner
+from eventrules.settings import Settings
+from eventrules.workflows.catalog import TriggerCatalog
+from eventrules.workflows.engine import Engine
+from eventrules.workflows.plan import PlannedWorkflow
+
+__all__ = [
+    "live_engine",
+    "manual_event",
+    "recorded_engine",
+    "run_manually",
+    "run_workflow_now",
+]
+
+
+def _engine_with(settings: Settings, value: dict[str, Any], what: str) -> Engine:
+    engine = Engine(
+        TriggerCatalog.load(*settings.extra_trigger_files), timezone=settings.zoneinfo()
+    )
+    try:
+        engine.upsert(parse_workflow(value))
+    except DefinitionError as exc:
+        raise DefinitionError(f"the {what} definition is invalid: {exc}") from None
+    return engine
+
+
+def live_engine(settings: Settings, workflow_id: str) -> Engine:
+    """An engine holding the live version of one workflow, read from the config topic."""
+    item = read_live(settings).get(("workflow", workflow_id))
+    if item is None:
+        raise NotFoundError(f"no live workflow {workflow_id!r} on the config topic")
+    return _engine_with(settings, item.value, "live")
+
+
+def recorded_engine(settings: Settings, workflow_id: str, version: int) -> Engine:
+    """An engine holding ``version`` of a workflow, from the versions the config topic holds."""
+    history = read_history(
+        settings.kafka_client_config(), settings.topic("config"), "workflow", workflow_id
+    )
+    value = next(
+        (v.value for v in reversed(history) if v.value and v.value.get("version") == version),
+        None,
+    )
+    if value is None:
+        raise NotFoundError(
+            f"the config topic no longer holds {workflow_id} v{version} (see `config history`)"
+        )
+    return _engine_with(settings, value, "recorded")
+
+
+def manual_event(workflow: Workflow, data: dict[str, Any], subject: str | None) -> Event:
+    """The event of a manual run: the workflow's trigger, with ``data``, from the CLI."""
+    return Event(
+        id=f"manual-{uuid.uuid4().hex}",
+        type=workflow.trigger,
+        source="eventrules/cli",
+        time=datetime.now(UTC),
+        subject=subject,
+        data=data,
+    )
+
+
+async def run_manually(
+    settings: Settings, planned: PlannedWorkflow, event: Event, triggered_by: TriggeredBy
+) -> ExecutionRecord:
+    """Execute one planned workflow for real (actions published, webhooks called) and record
+    the execution like the worker does."""
+    sender = KafkaSender(Producer(producer_config(settings.kafka_client_config())))
+    async with WebhookExecutor.new_client() as client:
+        runner = WorkflowRunner(
+            Engine(TriggerCatalog(())),
+            topics=settings.topics,
+            sender=sender,
+            metrics=Metrics.create(),
+            webhooks=WebhookExecutor.from_settings(settings, client),
+        )
+        record = ExecutionRecord.model_validate(await runner.execute(planned, event, triggered_by))
+    failures = await asyncio.to_thread(sender.flush, 30.0)
+    if failures:
+        raise KafkaError(f"publishing the run failed: {failures}")
+    return record
+
+
+def run_workflow_now(
+    settings: Settings, engine: Engine, workflow: Workflow, event: Event, triggered_by: TriggeredBy
+) -> ExecutionRecord:
+    """Render ``workflow``'s actions for ``event`` and execute them now, whatever its
+    conditions say (manual runs and replays decide that themselves)."""
+    planned = PlannedWorkflow(
+        workflow.id,
+        workflow.name,
+        workflow.version,
+        workflow.priority,
+        engine.render_actions(workflow.id, event),
+    )
+    return asyncio.run(run_manually(settings, planned, event, triggered_by))
