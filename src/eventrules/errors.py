@@ -15,7 +15,7 @@ The tree::
     ├── PoisonEventError           a record is not a usable event (carries a short reason code)
     ├── ConfigConflictError        a config change was planned against versions since replaced
     ├── OperationError             an operation over the topics cannot be done as asked
-    │   └── NotFoundError          what it names is not on the topic (a definition, an execution)
+    │   └── NotFoundError          what it names is not there (a definition, an execution)
     └── KafkaError                 talking to the broker failed
         ├── BrokerUnavailableError no broker answered in time
         └── TopicError             creating or inspecting a topic failed
@@ -130,7 +130,7 @@ class OperationError(EventRulesError):
 
 
 class NotFoundError(OperationError):
-    """What an operation names (a definition, an execution, a dead letter) is not on its topic."""
+    """What an operation names (a definition, an execution, a dead letter) is not there."""
 
 
 class KafkaError(EventRulesError):

@@ -23,6 +23,7 @@ from typing import Any
 
 from eventrules.conditions import Facts
 from eventrules.definitions.records import UpsertOutcome
+from eventrules.errors import NotFoundError
 from eventrules.models.events import Event
 from eventrules.models.workflows import Workflow
 from eventrules.workflows.catalog import TriggerCatalog
@@ -146,7 +147,7 @@ class Engine:
         return self._require(workflow_id).render(template_context(event))
 
     def trace(self, workflow_id: str, event: Event) -> WorkflowTrace:
-        """Why ``workflow_id`` would or would not fire for ``event``; raises KeyError if unknown."""
+        """Why ``workflow_id`` would or would not fire for ``event``; NotFoundError if unknown."""
         compiled = self._require(workflow_id)
         workflow = compiled.workflow
         facts = self.facts(event)
@@ -182,5 +183,5 @@ class Engine:
     def _require(self, workflow_id: str) -> CompiledWorkflow:
         compiled = self._compiled.get(workflow_id)
         if compiled is None:
-            raise KeyError(f"no workflow {workflow_id!r} in the engine")
+            raise NotFoundError(f"no workflow {workflow_id!r} in the engine")
         return compiled

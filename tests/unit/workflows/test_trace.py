@@ -7,6 +7,7 @@ from tests.unit.conftest import event, workflow
 
 from eventrules import Engine
 from eventrules.conditions import MISSING
+from eventrules.errors import NotFoundError
 
 
 def test_trace_of_a_firing_workflow(engine: Engine) -> None:
@@ -82,6 +83,6 @@ def test_trace_to_dict_is_json_ready(engine: Engine) -> None:
     assert "eventTime" in data["condition"]["reason"]
 
 
-def test_trace_of_unknown_workflow_raises_key_error(engine: Engine) -> None:
-    with pytest.raises(KeyError, match="no workflow 'nope'"):
+def test_trace_of_unknown_workflow_raises_not_found(engine: Engine) -> None:
+    with pytest.raises(NotFoundError, match="no workflow 'nope'"):
         engine.trace("nope", event())
