@@ -10,6 +10,7 @@ from zoneinfo import ZoneInfo
 from pydantic import Field, SecretStr
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
+from eventrules.auth import HttpToken
 from eventrules.errors import ConfigurationError
 
 __all__ = ["Settings", "TopicNames", "find_project_file"]
@@ -81,6 +82,13 @@ class Settings(BaseSettings):
         description="Consumer group of the workers (and prefix of their other groups).",
     )
     web_host: str = "127.0.0.1"
+    http_tokens: list[HttpToken] = Field(
+        default_factory=list,
+        description=(
+            'Bearer tokens of the web server and console, by digest (JSON list of {"name", '
+            '"sha256", "scope": "read"|"admin"}); `eventrules auth new-token` makes one.'
+        ),
+    )
     web_port: int = 6066
     processing_guarantee: Literal["at_least_once", "exactly_once"] = "at_least_once"
     auto_offset_reset: Literal["earliest", "latest"] = Field(

@@ -5,6 +5,7 @@ from __future__ import annotations
 import click
 
 from eventrules import __version__
+from eventrules.cli.auth import auth
 from eventrules.cli.broker import broker
 from eventrules.cli.config import config
 from eventrules.cli.definitions import dry_run_command, validate_command
@@ -34,6 +35,7 @@ cli.add_command(rules)
 cli.add_command(executions)
 cli.add_command(dlq)
 cli.add_command(workflows)
+cli.add_command(auth)
 
 
 def main() -> None:
