@@ -1,4 +1,5 @@
-# The eventrules image: the CLI and worker, with the declared topics and the config templates.
+# The eventrules image: the CLI and worker. The declared topics, the trigger catalog and the
+# templates ship inside the package (package data), so any working directory will do.
 # Build: docker build -t eventrules:local .    Run: docker run eventrules:local (a worker)
 FROM python:3.11-slim
 
@@ -9,14 +10,18 @@ ENV PYTHONDONTWRITEBYTECODE=1 \
 
 WORKDIR /app
 
-# Dependencies and package first, so editing topics/ or config/ does not reinstall them.
+# Dependencies first, in their own layer: editing src/, topics/ or config/ does not reinstall them.
 COPY pyproject.toml README.md ./
-COPY src ./src
-RUN pip install . && rm -rf src
+RUN python -c "import subprocess, sys, tomllib; \
+deps = tomllib.load(open('pyproject.toml', 'rb'))['project']['dependencies']; \
+subprocess.check_call([sys.executable, '-m', 'pip', 'install', *deps])"
 
-# The CLI finds topics/ and config/ by walking up from the working directory (/app).
+# What the wheel packs (pyproject.toml, [tool.hatch.build.targets.wheel] only-include).
+COPY src ./src
 COPY topics ./topics
 COPY config ./config
+COPY kafka/pom.xml ./kafka/pom.xml
+RUN pip install --no-deps . && rm -rf src topics config kafka
 
 # The worker keeps no state on disk (Kafka holds it all), so the root filesystem can be read-only.
 RUN useradd --system --uid 10001 --no-create-home --home-dir /app eventrules

@@ -4,30 +4,35 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any, Literal
+from typing import TYPE_CHECKING, Any, Final, Literal
 from zoneinfo import ZoneInfo
 
-from pydantic import Field, SecretStr
-from pydantic_settings import BaseSettings, SettingsConfigDict
+from pydantic import Field, SecretStr, ValidationError
+from pydantic_settings import BaseSettings, SettingsConfigDict, SettingsError
 
 from eventrules.auth import HttpToken
 from eventrules.errors import ConfigurationError
 
-__all__ = ["Settings", "TopicNames", "find_project_file"]
+__all__ = ["SHIPPED_DIR", "Settings", "TopicNames", "find_project_file"]
+
+_PACKAGE_DIR: Final = Path(__file__).resolve().parent
+# Package data of an installed wheel (pyproject.toml maps the repository's files there).
+SHIPPED_DIR: Final = _PACKAGE_DIR / "shipped"
 
 
 def find_project_file(relative: str) -> Path | None:
-    """Find a file shipped in the repository (``topics/``, ``config/``, ``kafka/pom.xml``).
-
-    Looks upward from the working directory first (an operator's checkout), then beside the
-    installed package (an editable install from the repository).
+    """A file the package ships (``topics``, ``config/triggers.yaml``, ``config/templates``,
+    ``kafka/pom.xml``): the installed wheel's copy, else the repository's when the package runs
+    from its source tree (an editable install). Never looked up from the working directory, or
+    beside the package, where a ``topics/`` may be anything (it once was a Python package).
     """
-    starts = [Path.cwd(), Path(__file__).resolve().parent]
-    for start in starts:
-        for folder in (start, *start.parents):
-            candidate = folder / relative
-            if candidate.exists():
-                return candidate
+    roots = [SHIPPED_DIR]
+    if _PACKAGE_DIR.parent.name == "src" and (_PACKAGE_DIR.parents[1] / "pyproject.toml").is_file():
+        roots.append(_PACKAGE_DIR.parents[1])
+    for root in roots:
+        candidate = root / relative
+        if candidate.exists():
+            return candidate
     return None
 
 
@@ -53,6 +58,16 @@ class TopicNames:
         return self("config")
 
 
+def _describe(error: ValidationError) -> str:
+    """The problems of a settings error without their input values, which may be secrets."""
+    lines = []
+    for problem in error.errors(include_url=False):
+        field, *inner = problem["loc"] or ("?",)
+        where = f"EVENTRULES_{str(field).upper()}" + "".join(f"[{part}]" for part in inner)
+        lines.append(f"{where}: {problem['msg']} (got {type(problem['input']).__name__})")
+    return "invalid settings:\n  " + "\n  ".join(lines)
+
+
 class Settings(BaseSettings):
     """Everything a worker or the CLI needs to know about its environment."""
 
@@ -66,7 +81,10 @@ class Settings(BaseSettings):
         description="Prepended to every declared topic name, so deployments can share a cluster.",
     )
     topics_dir: Path | None = Field(
-        default=None, description="Folder of declared topic files; default: the repo's topics/."
+        default=None, description="Folder of declared topic files; default: the shipped ones."
+    )
+    templates_dir: Path | None = Field(
+        default=None, description="Folder of workflow/rule templates; default: the shipped ones."
     )
 
     # Kafka client security (SASL/TLS); empty means PLAINTEXT.
@@ -124,13 +142,24 @@ class Settings(BaseSettings):
         default=None, description="pom.xml that resolves the broker jars; default: kafka/pom.xml."
     )
 
+    if not TYPE_CHECKING:  # hidden from mypy, which keeps the plugin's typed signature
+
+        def __init__(self, **values: Any) -> None:
+            # pydantic's messages quote the offending input: a webhook secret or SASL password
+            # in the wrong shape would be printed, logged and kept in tracebacks.
+            try:
+                super().__init__(**values)
+            except ValidationError as exc:
+                raise ConfigurationError(_describe(exc)) from None
+            except SettingsError as exc:  # a list or map that is not JSON; names the field only
+                message = f"invalid settings: {exc} (lists and maps are JSON)"
+                raise ConfigurationError(message) from None
+
     def resolved_topics_dir(self) -> Path:
-        found = self.topics_dir or find_project_file("topics")
-        if found is None or not found.is_dir():
-            raise ConfigurationError(
-                "no topics/ folder found; set EVENTRULES_TOPICS_DIR to the declared topic files"
-            )
-        return found
+        return _folder(self.topics_dir, "EVENTRULES_TOPICS_DIR", "topics")
+
+    def resolved_templates_dir(self) -> Path:
+        return _folder(self.templates_dir, "EVENTRULES_TEMPLATES_DIR", "config/templates")
 
     def topic(self, logical: str) -> str:
         """The real name of a declared topic (``config`` -> ``eventrules.config``)."""
@@ -157,3 +186,14 @@ class Settings(BaseSettings):
         if self.ssl_ca_location:
             config["ssl.ca.location"] = self.ssl_ca_location
         return config
+
+
+def _folder(given: Path | None, variable: str, shipped: str) -> Path:
+    if given is not None:
+        if not given.is_dir():
+            raise ConfigurationError(f"{variable}={given} is not a folder")
+        return given
+    found = find_project_file(shipped)
+    if found is None or not found.is_dir():
+        raise ConfigurationError(f"the shipped {shipped}/ was not found; set {variable}")
+    return found

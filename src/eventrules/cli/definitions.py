@@ -20,6 +20,7 @@ from eventrules.errors import ConfigurationError, DefinitionError
 from eventrules.models.events import Event
 from eventrules.models.workflows import Workflow
 from eventrules.rules import Rule, compile_rule
+from eventrules.settings import Settings
 from eventrules.workflows.catalog import TriggerCatalog
 from eventrules.workflows.compiled import compile_workflow
 from eventrules.workflows.engine import Engine
@@ -32,13 +33,14 @@ _triggers_option = click.option(
     "extra_triggers",
     multiple=True,
     type=click.Path(exists=True, path_type=Path),
-    help="Extra trigger catalog file or directory, merged over config/triggers.yaml.",
+    help="Extra trigger catalog file or directory, merged over the built-in catalog and "
+    "EVENTRULES_EXTRA_TRIGGER_FILES.",
 )
 
 
 def _catalog(extra: tuple[Path, ...]) -> TriggerCatalog:
     try:
-        return TriggerCatalog.load(*extra)
+        return TriggerCatalog.load(*Settings().extra_trigger_files, *extra)
     except ConfigurationError as exc:
         raise click.ClickException(str(exc)) from None
 

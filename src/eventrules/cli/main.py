@@ -16,9 +16,20 @@ from eventrules.cli.templates import templates
 from eventrules.cli.topics import topics
 from eventrules.cli.worker import worker
 from eventrules.cli.workflows import workflows
+from eventrules.errors import EventRulesError
 
 
-@click.group(context_settings={"help_option_names": ["-h", "--help"]})
+class _Cli(click.Group):
+    def invoke(self, ctx: click.Context) -> object:
+        # Settings and shipped files are read inside every command: their errors are messages
+        # ("Error: ..." and exit 1), not tracebacks.
+        try:
+            return super().invoke(ctx)
+        except EventRulesError as exc:
+            raise click.ClickException(str(exc)) from None
+
+
+@click.group(cls=_Cli, context_settings={"help_option_names": ["-h", "--help"]})
 @click.version_option(__version__, prog_name="eventrules")
 def cli() -> None:
     """Kafka-native workflow automation and business rules."""

@@ -31,7 +31,7 @@ _DIR = click.option(
     "root",
     type=click.Path(exists=True, file_okay=False, path_type=Path),
     default=None,
-    help="Templates folder (default: the repository's config/templates).",
+    help="Templates folder (default: EVENTRULES_TEMPLATES_DIR, else the shipped templates).",
 )
 
 

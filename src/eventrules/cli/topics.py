@@ -23,7 +23,7 @@ _dir_option = click.option(
     "--dir",
     "folder",
     type=click.Path(file_okay=False, path_type=Path),
-    help="Folder of topic files (default: topics/ or EVENTRULES_TOPICS_DIR).",
+    help="Folder of topic files (default: EVENTRULES_TOPICS_DIR, else the shipped ones).",
 )
 _rf_option = click.option(
     "--replication-factor",

@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import base64
 import contextlib
+import hashlib
 import logging
 import os
 import shutil
@@ -24,7 +25,7 @@ from typing import Any
 from confluent_kafka.admin import AdminClient
 
 from eventrules.errors import BrokerUnavailableError, ConfigurationError
-from eventrules.settings import Settings, find_project_file
+from eventrules.settings import SHIPPED_DIR, Settings, find_project_file
 
 __all__ = ["LocalBroker", "wait_for_broker"]
 
@@ -76,6 +77,16 @@ def wait_for_broker(
     )
 
 
+def _jars_folder(pom: Path) -> Path:
+    """target/dependency beside a checkout's pom; the user's cache for the installed one, so
+    ~45 MB of jars never land in site-packages (where uninstalling would leave them behind)."""
+    if not pom.is_relative_to(SHIPPED_DIR):
+        return pom.parent / "target" / "dependency"
+    cache = Path(os.environ.get("XDG_CACHE_HOME") or Path.home() / ".cache")
+    digest = hashlib.sha256(pom.read_bytes()).hexdigest()[:12]  # a new pom, a new folder
+    return cache / "eventrules" / f"kafka-jars-{digest}"
+
+
 def _random_cluster_id() -> str:
     # What `kafka-storage random-uuid` prints: URL-safe base64 of 16 random bytes, unpadded.
     return base64.urlsafe_b64encode(uuid.uuid4().bytes).decode().rstrip("=")
@@ -117,14 +128,15 @@ class LocalBroker:
         pom = self.pom or find_project_file("kafka/pom.xml")
         if pom is None or not pom.is_file():
             raise ConfigurationError(
-                "kafka/pom.xml not found; run from the repository or set EVENTRULES_KAFKA_POM"
+                "kafka/pom.xml not found (neither installed nor in a checkout); "
+                "set EVENTRULES_KAFKA_POM"
             )
         return pom.resolve()
 
     def jars_dir(self) -> Path:
-        """Resolve the broker jars with Maven (once; later calls reuse target/dependency)."""
+        """Resolve the broker jars with Maven (once; later calls reuse the folder)."""
         pom = self._pom()
-        jars = pom.parent / "target" / "dependency"
+        jars = _jars_folder(pom)
         if not any(jars.glob("kafka_2.13-*.jar")):
             mvn = shutil.which("mvn")
             if mvn is None:
@@ -138,6 +150,7 @@ class LocalBroker:
                     str(pom),
                     "dependency:copy-dependencies",
                     "-DincludeScope=runtime",
+                    f"-DoutputDirectory={jars}",
                 ],
                 check=False,
             )

@@ -5,9 +5,9 @@ from __future__ import annotations
 from pathlib import Path
 
 from eventrules.definitions.files import Definition
-from eventrules.errors import ConfigurationError, DefinitionError
+from eventrules.errors import DefinitionError
 from eventrules.ops.config import collect_definitions
-from eventrules.settings import find_project_file
+from eventrules.settings import Settings
 
 __all__ = ["shipped_templates", "templates_dir"]
 
@@ -15,10 +15,8 @@ _FOLDERS = ("workflows", "rules")
 
 
 def templates_dir(given: Path | None = None) -> Path:
-    found = given or find_project_file("config/templates")
-    if found is None or not found.is_dir():
-        raise ConfigurationError("no config/templates folder found; pass --dir")
-    return found
+    """``given`` (--dir), else EVENTRULES_TEMPLATES_DIR, else the shipped templates."""
+    return given or Settings().resolved_templates_dir()
 
 
 def shipped_templates(root: Path) -> dict[str, tuple[Definition, Path]]:
