@@ -2,8 +2,9 @@
 # Static checks of the deployment files (no cluster, no Docker engine needed):
 #   helm lint, and helm template rendered through kubeconform -strict against the Kubernetes
 #   schemas of the oldest and newest supported versions, for the default values and for
-#   variants that turn on every optional template (ServiceMonitor, HPA, dashboard, SASL/TLS);
-#   docker-compose.yml loaded and schema-checked as `docker compose config` does.
+#   variants that turn on every optional template (ServiceMonitor, PrometheusRule,
+#   NetworkPolicy, HPA, dashboard, SASL/TLS); docker-compose.yml loaded and schema-checked as
+#   `docker compose config` does; the alert rules checked and unit-tested with promtool.
 set -euo pipefail
 cd "$(dirname "${BASH_SOURCE[0]}")/.."
 bash scripts/deploy-tools.sh
@@ -21,6 +22,14 @@ SCHEMAS=(
 # Every optional template on, with inline secrets (so the chart's own Secrets render too).
 FULL=(
   --set serviceMonitor.enabled=true
+  --set prometheusRule.enabled=true
+  --set prometheusRule.labels.release=kube-prometheus-stack
+  --set networkPolicy.enabled=true
+  --set-json 'networkPolicy.ingress.namespaces=["monitoring"]'
+  --set-json 'networkPolicy.ingress.from=[{"podSelector":{"matchLabels":{"app":"checkout"}},"namespaceSelector":{"matchLabels":{"team":"orders"}}}]'
+  --set-json 'networkPolicy.egress.kafka.to=[{"namespaceSelector":{"matchLabels":{"kubernetes.io/metadata.name":"kafka"}}}]'
+  --set-json 'networkPolicy.egress.webhooks.to=[{"ipBlock":{"cidr":"203.0.113.0/24"}}]'
+  --set-json 'networkPolicy.egress.extra=[{"to":[{"ipBlock":{"cidr":"10.9.0.0/16"}}],"ports":[{"port":4317,"protocol":"TCP"}]}]'
   --set autoscaling.enabled=true
   --set autoscaling.targetMemoryUtilizationPercentage=80
   --set grafanaDashboard.enabled=true
@@ -33,8 +42,14 @@ FULL=(
   --set-json 'webhooks.secrets={"crm":"whsec_not_real"}'
   --set-json 'config.webhookAllowList=["10.0.0.0/8"]'
 )
-# Existing Secrets instead of inline values, CA from a ConfigMap, PDB off.
+# Existing Secrets instead of inline values, CA from a ConfigMap, PDB off, a NetworkPolicy
+# with its defaults (no ingress peers: nothing may reach the web port; Kafka ports from the
+# bootstrap servers) and without DNS or webhook egress.
 EXISTING=(
+  --set-json 'kafka.bootstrapServers="kafka-0.kafka:9094,kafka-1.kafka:9094,kafka-2.kafka:9095"'
+  --set networkPolicy.enabled=true
+  --set networkPolicy.egress.dns.enabled=false
+  --set networkPolicy.egress.webhooks.enabled=false
   --set kafka.securityProtocol=SASL_PLAINTEXT
   --set kafka.sasl.mechanism=PLAIN
   --set kafka.sasl.username=eventrules
@@ -46,10 +61,20 @@ EXISTING=(
 )
 
 echo "== docker-compose.yml"
-"$TOOLS/bin/compose-config" docker-compose.yml
-if docker compose version >/dev/null 2>&1; then
-  docker compose config --quiet
+# Grafana's admin password has no default: the file must refuse to load without one.
+if env -u GRAFANA_ADMIN_PASSWORD "$TOOLS/bin/compose-config" docker-compose.yml >/dev/null 2>&1; then
+  echo "docker-compose.yml loads without GRAFANA_ADMIN_PASSWORD: it must require it" >&2
+  exit 1
 fi
+GRAFANA_ADMIN_PASSWORD=check-deploy "$TOOLS/bin/compose-config" docker-compose.yml
+if docker compose version >/dev/null 2>&1; then
+  GRAFANA_ADMIN_PASSWORD=check-deploy docker compose config --quiet
+fi
+
+echo "== compose Prometheus config and alert rules (promtool check, promtool test rules)"
+"$TOOLS/bin/promtool" check config --syntax-only deploy/prometheus/prometheus.yml
+"$TOOLS/bin/promtool" check rules helm/eventrules/prometheus/alerts.yml
+"$TOOLS/bin/promtool" test rules deploy/prometheus/alerts.test.yml
 
 echo "== helm lint"
 "$HELM" lint --strict "$CHART"
@@ -72,3 +97,51 @@ for version in $KUBE_VERSIONS; do
     "$TOOLS/bin/kubeconform" -strict -summary -kubernetes-version "$version" "${SCHEMAS[@]}" "$out"
   done
 done
+
+# What the optional templates say, beyond their schema: the PrometheusRule carries the alert
+# rules file unchanged (the compose Prometheus loads it too); the NetworkPolicy admits exactly
+# the configured peers on the web port and the Kafka ports of kafka.bootstrapServers.
+if [ -x .venv/bin/python ]; then PYTHON=.venv/bin/python; else PYTHON=${PYTHON:-python3}; fi
+last=${KUBE_VERSIONS##* }
+"$PYTHON" - "$render_dir/full-$last.yaml" "$render_dir/existing-$last.yaml" \
+  helm/eventrules/prometheus/alerts.yml <<'PY'
+import sys
+
+import yaml
+
+
+def kinds(path):
+    found = {}
+    for doc in yaml.safe_load_all(open(path)):
+        if doc:
+            found.setdefault(doc["kind"], []).append(doc)
+    return found
+
+
+full, existing = kinds(sys.argv[1]), kinds(sys.argv[2])
+(rule,) = full["PrometheusRule"]
+if rule["spec"] != yaml.safe_load(open(sys.argv[3])):
+    sys.exit(f"the chart's PrometheusRule differs from {sys.argv[3]}")
+print(f"   PrometheusRule {rule['metadata']['name']}: {sys.argv[3]} as is")
+
+(policy,) = full["NetworkPolicy"]
+spec = policy["spec"]
+assert spec["podSelector"]["matchLabels"]["app.kubernetes.io/component"] == "worker", spec
+assert spec["policyTypes"] == ["Ingress", "Egress"], spec
+(ingress,) = spec["ingress"]
+assert ingress["ports"] == [{"port": "http", "protocol": "TCP"}], ingress
+assert {"namespaceSelector": {"matchLabels": {"kubernetes.io/metadata.name": "monitoring"}}} in ingress["from"]
+assert len(ingress["from"]) == 2, ingress
+kafka, dns, webhooks, extra = spec["egress"]
+assert kafka["ports"] == [{"port": 9092, "protocol": "TCP"}] and kafka["to"], kafka
+assert {p["port"] for p in dns["ports"]} == {53} and len(dns["ports"]) == 2, dns
+assert webhooks == {"ports": [{"port": 443, "protocol": "TCP"}], "to": [{"ipBlock": {"cidr": "203.0.113.0/24"}}]}, webhooks
+assert extra["ports"] == [{"port": 4317, "protocol": "TCP"}], extra
+
+(policy,) = existing["NetworkPolicy"]
+spec = policy["spec"]
+assert spec["ingress"] == [], spec  # no peers configured: nobody
+(kafka,) = spec["egress"]  # no DNS, no webhooks
+assert kafka == {"ports": [{"port": 9094, "protocol": "TCP"}, {"port": 9095, "protocol": "TCP"}]}, kafka
+print("   NetworkPolicy: configured peers on the web port; Kafka ports from the bootstrap servers")
+PY

@@ -1,11 +1,12 @@
 #!/usr/bin/env bash
 # Installs what scripts/check-deploy.sh needs into .tools/ (idempotent: a second run only checks):
-#   .tools/bin/helm, .tools/bin/kubeconform   built with Go from the Go module proxy
+#   .tools/bin/helm, .tools/bin/kubeconform, .tools/bin/promtool   built with Go from the Go
+#       module proxy (promtool: `promtool test rules` of the alert rules)
 #   .tools/bin/compose-config   deploy/tools/compose-config: validates docker-compose.yml
 #   .tools/schemas/kubernetes/v<K8S>-local-strict/   Kubernetes JSON schemas, from the
 #       kubernetes-validate wheel on PyPI (kubeconform's default source, GitHub, is not reachable)
-#   .tools/schemas/crds/servicemonitor-monitoring-v1.json   converted from the ServiceMonitor CRD
-#       that the prometheus-operator Go module ships
+#   .tools/schemas/crds/{servicemonitor,prometheusrule}-monitoring-v1.json   converted from the
+#       ServiceMonitor and PrometheusRule CRDs that the prometheus-operator Go module ships
 # Needs Go and a Python with pip (the project's .venv, or python3).
 set -euo pipefail
 cd "$(dirname "${BASH_SOURCE[0]}")/.."
@@ -14,6 +15,9 @@ HELM_VERSION=v3.22.0
 KUBECONFORM_VERSION=v0.8.0
 KUBERNETES_VALIDATE_VERSION=1.37.0
 PROMETHEUS_OPERATOR_VERSION=v0.85.0
+# The Prometheus module's tag for Prometheus 3.16.0 (its Go module versions are v0.3XX.Y).
+PROMETHEUS_MODULE_VERSION=v0.316.0
+PROMETHEUS_VERSION=3.16.0
 # The oldest Kubernetes the chart supports (Chart.yaml kubeVersion) and the newest with schemas.
 KUBE_VERSIONS=${KUBE_VERSIONS:-"1.25.0 1.37.0"}
 
@@ -42,6 +46,8 @@ for pkg in helm.sh/helm/v3/pkg/chartutil helm.sh/helm/v3/pkg/lint/rules; do
 done
 go_install helm helm.sh/helm/v3/cmd/helm "$HELM_VERSION" "$helm_ldflags"
 go_install kubeconform github.com/yannh/kubeconform/cmd/kubeconform "$KUBECONFORM_VERSION"
+go_install promtool github.com/prometheus/prometheus/cmd/promtool "$PROMETHEUS_MODULE_VERSION" \
+  "-X github.com/prometheus/common/version.Version=${PROMETHEUS_VERSION}"
 
 # compose-config: `docker compose config` without the compose plugin (deploy/tools/compose-config).
 compose_src=deploy/tools/compose-config
@@ -89,20 +95,22 @@ with zipfile.ZipFile(wheel) as archive:
 PY
 fi
 
-servicemonitor="$TOOLS/schemas/crds/servicemonitor-monitoring-v1.json"
-if [ ! -f "$servicemonitor" ]; then
-  echo "== ServiceMonitor schema (prometheus-operator ${PROMETHEUS_OPERATOR_VERSION} Go module)"
+crd_schemas=()
+for kind in servicemonitor prometheusrule; do
+  [ -f "$TOOLS/schemas/crds/$kind-monitoring-v1.json" ] || crd_schemas+=("$kind")
+done
+if [ "${#crd_schemas[@]}" -gt 0 ]; then
+  echo "== ${crd_schemas[*]} schemas (prometheus-operator ${PROMETHEUS_OPERATOR_VERSION} Go module)"
   module_dir=$(go mod download -json "github.com/prometheus-operator/prometheus-operator@${PROMETHEUS_OPERATOR_VERSION}" \
     | "$PYTHON" -c 'import json, sys; print(json.load(sys.stdin)["Dir"])')
   # What openapi2jsonschema does for kubeconform: take the CRD's openAPIV3Schema and, for the
   # strict check, forbid properties the schema does not declare.
-  "$PYTHON" - "$module_dir/jsonnet/prometheus-operator/servicemonitors-crd.json" "$servicemonitor" <<'PY'
+  "$PYTHON" - "$module_dir/jsonnet/prometheus-operator" "$TOOLS/schemas/crds" "${crd_schemas[@]}" <<'PY'
 import json
 import sys
+from pathlib import Path
 
-crd = json.load(open(sys.argv[1]))
-version = next(v for v in crd["spec"]["versions"] if v["name"] == "v1")
-schema = version["schema"]["openAPIV3Schema"]
+source, target = Path(sys.argv[1]), Path(sys.argv[2])
 
 
 def strict(node):
@@ -120,13 +128,17 @@ def strict(node):
             strict(value)
 
 
-strict(schema)
-# metadata is an ObjectMeta, which the CRD leaves open: do not close it.
-schema["properties"]["metadata"].pop("additionalProperties", None)
-with open(sys.argv[2], "w") as out:
-    json.dump(schema, out, indent=1)
-print(f"   {sys.argv[2]}")
+for kind in sys.argv[3:]:
+    crd = json.loads((source / f"{kind}s-crd.json").read_text())
+    version = next(v for v in crd["spec"]["versions"] if v["name"] == "v1")
+    schema = version["schema"]["openAPIV3Schema"]
+    strict(schema)
+    # metadata is an ObjectMeta, which the CRD leaves open: do not close it.
+    schema["properties"]["metadata"].pop("additionalProperties", None)
+    out = target / f"{kind}-monitoring-v1.json"
+    out.write_text(json.dumps(schema, indent=1))
+    print(f"   {out}")
 PY
 fi
 
-echo "deploy tools: $("$TOOLS/bin/helm" version --short), kubeconform $(cat "$TOOLS/bin/.kubeconform-version"), schemas for Kubernetes ${KUBE_VERSIONS}"
+echo "deploy tools: $("$TOOLS/bin/helm" version --short), kubeconform $(cat "$TOOLS/bin/.kubeconform-version"), promtool $(cat "$TOOLS/bin/.promtool-version"), schemas for Kubernetes ${KUBE_VERSIONS}"

@@ -13,6 +13,7 @@ from pathlib import Path
 from typing import Any
 
 import pytest
+import yaml
 from prometheus_client import Counter, Gauge, Histogram, generate_latest
 from prometheus_client.parser import text_string_to_metric_families
 
@@ -24,6 +25,10 @@ pytestmark = pytest.mark.integration
 REPO_ROOT = Path(__file__).resolve().parents[2]
 DASHBOARD = REPO_ROOT / "deploy" / "grafana" / "dashboards" / "eventrules.json"
 CHART_DASHBOARD = REPO_ROOT / "helm" / "eventrules" / "dashboards" / "eventrules.json"
+# The alert rules (chart and compose share the file): the same contract as the dashboard.
+ALERTS = REPO_ROOT / "helm" / "eventrules" / "prometheus" / "alerts.yml"
+# Series Prometheus itself records for every target.
+PROMETHEUS_SERIES = frozenset({"up"})
 
 # Labels Prometheus attaches at scrape time (and `le` on histogram buckets), never by the worker.
 TARGET_LABELS = frozenset({"job", "instance", "namespace", "pod", "service", "container", "le"})
@@ -83,6 +88,12 @@ def dashboard_exprs(dashboard: dict[str, Any]) -> list[tuple[str, str]]:
         panels.extend(panel.get("panels", []))
         exprs.extend((panel["title"], target["expr"]) for target in panel.get("targets", []))
     return exprs
+
+
+def alert_exprs() -> list[tuple[str, str]]:
+    """(alert name, expr) of every alert rule."""
+    groups = yaml.safe_load(ALERTS.read_text())["groups"]
+    return [(rule["alert"], rule["expr"]) for group in groups for rule in group["rules"]]
 
 
 def touch_every_metric(metrics: Metrics) -> None:
@@ -206,6 +217,25 @@ def test_panels_use_the_datasource_variable(dashboard: dict[str, Any]) -> None:
             assert target["datasource"]["uid"] == "${datasource}", panel["title"]
 
 
+def test_every_alert_reads_exported_metrics_with_their_labels() -> None:
+    samples = exported()
+    exprs = alert_exprs()
+    assert len(exprs) >= 6
+    for alert, expr in exprs:
+        names = metric_names(expr) - PROMETHEUS_SERIES
+        assert names or alert == "EventrulesWorkerDown", f"{alert}: no metric in {expr!r}"
+        unknown = names - samples.keys()
+        assert not unknown, f"{alert}: {sorted(unknown)} not exported by the worker"
+        for name, labels in selector_labels(expr).items():
+            if name not in PROMETHEUS_SERIES:
+                missing = labels - samples[name] - TARGET_LABELS
+                assert not missing, f"{alert}: {name} has no label {sorted(missing)}"
+        known = set(TARGET_LABELS).union(*(samples[name] for name in names))
+        for listed in re.findall(r"\b(?:by|without)\s*\(([^)]*)\)", expr):
+            grouped = {label.strip() for label in listed.split(",")}
+            assert grouped <= known, f"{alert}: groups by unknown {sorted(grouped - known)}"
+
+
 def test_chart_ships_the_same_dashboard() -> None:
     assert CHART_DASHBOARD.read_bytes() == DASHBOARD.read_bytes()
 
@@ -284,12 +314,22 @@ def test_a_live_worker_exports_every_metric_the_dashboard_queries(
             return names
 
         wanted = {name for _, expr in dashboard_exprs(dashboard) for name in metric_names(expr)}
+        wanted |= {name for _, expr in alert_exprs() for name in metric_names(expr)}
+        wanted -= PROMETHEUS_SERIES
         # Lag is reported by a timer (1 s in tests) after the first batch.
         wait_until(
             lambda: wanted <= scraped(),
             timeout=30,
             what=f"the worker to export {sorted(wanted - scraped())}",
         )
+        # The webhook alert counts every outcome but this one as a failure.
+        outcomes = {
+            sample.labels["outcome"]
+            for family in text_string_to_metric_families(worker.metrics())
+            for sample in family.samples
+            if sample.name == "eventrules_webhook_latency_seconds_count"
+        }
+        assert outcomes == {"success"}
     finally:
         server.shutdown()
         server.server_close()

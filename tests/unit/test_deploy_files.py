@@ -7,8 +7,10 @@ checked as data (the chart's templates are rendered and validated by scripts/che
 from __future__ import annotations
 
 import json
+import os
 import re
 import shlex
+import tomllib
 from pathlib import Path
 from typing import Any, get_args
 
@@ -23,6 +25,8 @@ from eventrules.settings import Settings
 REPO_ROOT = Path(__file__).resolve().parents[2]
 CHART = REPO_ROOT / "helm" / "eventrules"
 COMPOSE = REPO_ROOT / "docker-compose.yml"
+ALERTS = CHART / "prometheus" / "alerts.yml"
+ALERT_TESTS = REPO_ROOT / "deploy" / "prometheus" / "alerts.test.yml"
 WORKERS = ("worker-1", "worker-2")
 EVENTRULES_SERVICES = ("topics", *WORKERS)
 
@@ -89,17 +93,20 @@ def test_compose_start_order(compose: dict[str, Any]) -> None:
     assert services["grafana"]["depends_on"] == ["prometheus"]
 
 
-def test_compose_topics_job_applies_topics_then_definitions(compose: dict[str, Any]) -> None:
+def test_compose_topics_job_applies_topics_then_the_shipped_templates(
+    compose: dict[str, Any],
+) -> None:
     topics = compose["services"]["topics"]
     assert topics["entrypoint"] == ["/bin/sh", "-c"]
     (script,) = topics["command"]
     first, second = (shlex.split(step) for step in script.split("&&"))
     assert first == ["eventrules", "topics", "apply"]
-    assert second[:3] == ["eventrules", "config", "apply"]
-    assert "--yes" in second
-    definitions_dir = second[second.index("-f") + 1]
-    # Every file under the folder must be a definition: `config apply` publishes nothing otherwise.
-    assert len(collect_definitions([REPO_ROOT / definitions_dir])) >= 1
+    # The image holds no checkout: the templates come from the package (no -f, no --dir).
+    assert second[:3] == ["eventrules", "templates", "install"]
+    assert {"--all", "--yes"} <= set(second)
+    assert "--dir" not in second
+    templates = REPO_ROOT / "config" / "templates"
+    assert len(collect_definitions([templates / "workflows", templates / "rules"])) >= 1
 
 
 def test_compose_workers_have_distinct_published_web_ports(compose: dict[str, Any]) -> None:
@@ -107,7 +114,7 @@ def test_compose_workers_have_distinct_published_web_ports(compose: dict[str, An
     ports = []
     for name in WORKERS:
         port = env_of(services[name])["EVENTRULES_WEB_PORT"]
-        assert services[name]["ports"] == [f"{port}:{port}"]
+        assert services[name]["ports"] == [f"127.0.0.1:{port}:{port}"]
         ports.append(port)
     assert len(set(ports)) == len(WORKERS)
 
@@ -125,6 +132,41 @@ def test_prometheus_scrapes_every_worker(compose: dict[str, Any]) -> None:
     targets = {target for group in job["static_configs"] for target in group["targets"]}
     expected = {f"{name}:{env_of(services[name])['EVENTRULES_WEB_PORT']}" for name in WORKERS}
     assert targets == expected
+
+
+def test_compose_publishes_every_port_on_loopback_only(compose: dict[str, Any]) -> None:
+    # Nothing in the stack authenticates (Kafka is PLAINTEXT): no port on other interfaces.
+    published = 0
+    for name, service in compose["services"].items():
+        for port in service.get("ports", []):
+            assert isinstance(port, str), f"{name}: short syntax, so the address is visible"
+            host, _, _ = port.rpartition(":")
+            assert host.startswith("127.0.0.1:"), f"{name} publishes {port} on every interface"
+            published += 1
+    assert published == 5  # kafka, the two workers, prometheus, grafana
+
+
+def test_compose_grafana_admin_password_comes_from_the_environment(
+    compose: dict[str, Any],
+) -> None:
+    grafana_env = env_of(compose["services"]["grafana"])
+    password = grafana_env["GF_SECURITY_ADMIN_PASSWORD"]
+    # ${VAR:?message}: compose refuses to start when it is unset or empty; no default value.
+    assert re.fullmatch(r"\$\{GRAFANA_ADMIN_PASSWORD:\?[^}]+\}", password), password
+    assert "admin/admin" not in COMPOSE.read_text()
+    assert grafana_env["GF_AUTH_ANONYMOUS_ORG_ROLE"] == "Viewer"
+
+
+def test_compose_prometheus_loads_the_charts_alert_rules(compose: dict[str, Any]) -> None:
+    mounts = {}
+    for volume in compose["services"]["prometheus"]["volumes"]:
+        source, target = volume.split(":")[:2]
+        mounts[target] = REPO_ROOT / source
+    config = load_yaml(mounts["/etc/prometheus/prometheus.yml"])
+    (pattern,) = config["rule_files"]
+    rule_files = [target for target in mounts if Path(target).match(pattern)]
+    # The one copy of the rules: the chart's, which its PrometheusRule embeds.
+    assert [mounts[target] for target in rule_files] == [ALERTS]
 
 
 def test_grafana_provisions_the_dashboard(compose: dict[str, Any]) -> None:
@@ -155,9 +197,14 @@ def test_dockerfile_builds_the_worker_image() -> None:
     for keyword, rest in instructions:
         by_keyword.setdefault(keyword, []).append(rest.strip())
     assert by_keyword["FROM"] == ["python:3.11-slim"]
-    assert "pip install ." in " ".join(by_keyword["RUN"])
-    copied = {rest.split()[0] for rest in by_keyword["COPY"]}
-    assert {"topics", "config", "src", "pyproject.toml"} <= copied
+    assert "pip install --no-deps ." in " ".join(by_keyword["RUN"])
+    copied = {path for rest in by_keyword["COPY"] for path in rest.split()[:-1]}
+    # Everything the wheel packs must be in the build context, or the build fails.
+    wheel = tomllib.loads((REPO_ROOT / "pyproject.toml").read_text())["tool"]["hatch"]["build"]
+    packed = {path.split("/")[0] for path in wheel["targets"]["wheel"]["only-include"]}
+    assert packed - {"kafka"} <= copied
+    assert "kafka/pom.xml" in copied
+    assert {"pyproject.toml", "README.md"} <= copied
     assert json.loads(by_keyword["ENTRYPOINT"][0]) == ["eventrules"]
     assert json.loads(by_keyword["CMD"][0]) == ["worker"]
     assert "EVENTRULES_WEB_HOST=0.0.0.0" in " ".join(by_keyword["ENV"])
@@ -171,7 +218,8 @@ def test_dockerignore_keeps_what_the_image_copies() -> None:
         if line.strip() and not line.startswith("#")
     }
     assert {".venv", ".git", ".tools"} <= ignored
-    assert not {"src", "topics", "config", "pyproject.toml", "README.md"} & ignored
+    assert not {"src", "topics", "config", "kafka", "pyproject.toml", "README.md"} & ignored
+    assert "kafka/target" in ignored  # the broker jars, never the pom
 
 
 def test_values_have_the_documented_structure(values: dict[str, Any]) -> None:
@@ -181,6 +229,8 @@ def test_values_have_the_documented_structure(values: dict[str, Any]) -> None:
     assert values["topicsJob"]["enabled"] is True
     assert values["topicsJob"]["replicationFactor"] >= 1
     assert values["serviceMonitor"]["enabled"] is False
+    assert values["prometheusRule"]["enabled"] is False
+    assert values["networkPolicy"]["enabled"] is False
     assert values["autoscaling"]["enabled"] is False
     assert values["podDisruptionBudget"]["enabled"] is True
     assert values["livenessProbe"]["httpGet"] == {"path": "/healthz", "port": "http"}
@@ -256,3 +306,46 @@ def test_deploy_doc_lists_every_setting() -> None:
 def test_gitignore_ignores_the_tools_folder() -> None:
     lines = (REPO_ROOT / ".gitignore").read_text().splitlines()
     assert ".tools/" in lines
+
+
+def test_alert_rules_cover_the_promised_conditions() -> None:
+    (group,) = load_yaml(ALERTS)["groups"]
+    rules = {rule["alert"]: rule for rule in group["rules"]}
+    assert set(rules) == {
+        "EventrulesWorkerDown",
+        "EventrulesWorkerNotReady",
+        "EventrulesConsumerLagGrowing",
+        "EventrulesDeadLettersGrowing",
+        "EventrulesWebhookFailures",
+        "EventrulesConfigRejected",
+    }
+    for name, rule in rules.items():
+        assert rule["labels"]["severity"] in {"warning", "critical"}, name
+        assert {"summary", "description"} <= set(rule["annotations"]), name
+    assert 'up{job="eventrules"}' in rules["EventrulesWorkerDown"]["expr"]
+
+
+def test_every_alert_has_promtool_cases_that_fire_and_that_stay_quiet() -> None:
+    tests = load_yaml(ALERT_TESTS)
+    assert tests["rule_files"] == [os.path.relpath(ALERTS, ALERT_TESTS.parent)]
+    firing: set[str] = set()
+    quiet: set[str] = set()
+    for case in tests["tests"]:
+        for check in case["alert_rule_test"]:
+            (firing if check["exp_alerts"] else quiet).add(check["alertname"])
+    (group,) = load_yaml(ALERTS)["groups"]
+    alerts = {rule["alert"] for rule in group["rules"]}
+    assert firing == alerts
+    assert quiet == alerts
+
+
+def test_compose_job_is_the_one_the_alert_rules_and_the_chart_use() -> None:
+    (job,) = load_yaml(REPO_ROOT / "deploy" / "prometheus" / "prometheus.yml")["scrape_configs"]
+    assert job["job_name"] == "eventrules"
+    monitor = (CHART / "templates" / "servicemonitor.yaml").read_text()
+    # prometheus-operator takes the job name from this Service label, "eventrules" by the chart.
+    assert "jobLabel: app.kubernetes.io/part-of" in monitor
+    assert (
+        "app.kubernetes.io/part-of: eventrules"
+        in (CHART / "templates" / "_helpers.tpl").read_text()
+    )
