@@ -28,6 +28,7 @@ __all__ = [
 ]
 
 _OFFSET_BEGINNING = -2
+_NEW_TOPIC_GRACE_SECONDS = 5.0
 # What a just-created topic answers until its partition leaders are known.
 _ELECTION_ERRORS = frozenset(
     {
@@ -98,6 +99,19 @@ def watermarks(consumer: Consumer, tp: TopicPartition, *, timeout: float) -> tup
             time.sleep(0.2)
 
 
+def _topic_metadata(consumer: Consumer, topic: str, *, timeout: float) -> Any:
+    """The topic's metadata; a topic created a moment ago may be unknown to the broker we ask
+    for a few seconds (metadata propagates from the controller), so unknown is retried."""
+    deadline = time.monotonic() + min(timeout, _NEW_TOPIC_GRACE_SECONDS)
+    while True:
+        info = consumer.list_topics(topic, timeout=timeout).topics.get(topic)
+        if info is not None and info.error is None and info.partitions:
+            return info
+        if time.monotonic() > deadline:
+            raise KafkaError(f"topic {topic} does not exist; run `eventrules topics apply`")
+        time.sleep(0.2)
+
+
 def read_to_end(
     client_config: dict[str, Any], topic: str, *, timeout: float = 30.0
 ) -> Iterator[Message]:
@@ -105,9 +119,7 @@ def read_to_end(
     offsets seen when called. Transaction markers are accounted for by positions, not counts."""
     consumer = Consumer(consumer_config(client_config, private_group("reader")))
     try:
-        info = consumer.list_topics(topic, timeout=timeout).topics.get(topic)
-        if info is None or info.error is not None:
-            raise KafkaError(f"topic {topic} does not exist; run `eventrules topics apply`")
+        info = _topic_metadata(consumer, topic, timeout=timeout)
         ends: dict[int, int] = {}
         for partition in sorted(info.partitions):
             low, high = watermarks(consumer, TopicPartition(topic, partition), timeout=timeout)
