@@ -146,3 +146,47 @@ def test_manual_run_executions_list_tail_and_stats_across_a_restart(
     assert final["success_count"] == 5
     assert final["failure_count"] == 0
     assert float(str(final["average_duration_ms"])) >= 0
+
+
+def test_manual_run_takes_the_event_as_the_topic_carries_it(
+    runner: CliRunner, deployment: Deployment, tmp_path: Path
+) -> None:
+    _apply(runner, TEMPLATES / "workflows")
+    binary = tmp_path / "binary.json"
+    headers = {
+        "ce_specversion": "1.0",
+        "ce_id": "evt-binary-1",
+        "ce_source": "shop/products",
+        "ce_type": "product.low_stock",
+        "ce_subject": "p-9",
+        "content-type": "application/json",
+    }
+    binary.write_text(json.dumps({"headers": headers, "data": {"productName": "Gizmo"}}))
+    manual = runner.invoke(cli, ["workflows", "run", "low-stock-alert", "--event", str(binary)])
+    assert manual.exit_code == 0, manual.output
+    record = json.loads(manual.output)
+    assert record["trigger_event_id"] == "evt-binary-1"
+    assert record["trigger_event_source"] == "shop/products"
+    assert record["subject"] == "p-9"
+    email = deployment.read_json(
+        "actions.email",
+        until=lambda found: any(m["execution_id"] == record["execution_id"] for m in found),
+    )
+    sent = next(m for m in email if m["execution_id"] == record["execution_id"])
+    assert "Gizmo" in sent["params"]["body"]
+
+    data = tmp_path / "data.json"
+    data.write_text('{"productName": "Gadget"}')
+    headers = ["ce_specversion=1.0", "ce_id=x", "ce_source=s", "ce_type=order.created"]
+    wrong = runner.invoke(
+        cli,
+        ["workflows", "run", "low-stock-alert", "--event", str(data)]
+        + [f"--header={header}" for header in headers],
+    )
+    assert wrong.exit_code == 1
+    assert "is not low-stock-alert's trigger 'product.low_stock'" in wrong.output
+    both = runner.invoke(
+        cli, ["workflows", "run", "low-stock-alert", "--event", str(data), "--data", "{}"]
+    )
+    assert both.exit_code == 2
+    assert "drop --data/--subject" in both.output

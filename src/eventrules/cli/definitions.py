@@ -8,7 +8,6 @@ from pathlib import Path
 from typing import Any
 
 import click
-from pydantic import ValidationError
 from rich.console import Console
 from rich.markup import escape
 from rich.table import Table
@@ -16,7 +15,8 @@ from rich.tree import Tree
 
 from eventrules.conditions import ConditionTrace
 from eventrules.definitions.files import Definition, parse_definition, read_definition_documents
-from eventrules.errors import ConfigurationError, DefinitionError
+from eventrules.errors import ConfigurationError, DefinitionError, PoisonEventError
+from eventrules.models.event_files import event_from_file, parse_header_options
 from eventrules.models.events import Event
 from eventrules.models.workflows import Workflow
 from eventrules.rules import Rule, compile_rule
@@ -117,24 +117,28 @@ def validate_command(files: tuple[Path, ...], extra_triggers: tuple[Path, ...]) 
     console.print(f"[green]{len(seen)} definition(s) valid[/green]")
 
 
-def _read_event(path: Path) -> Event:
+def _read_event(path: Path, headers: tuple[str, ...], console: Console) -> Event:
     try:
-        raw = json.loads(path.read_text(encoding="utf-8"))
-    except (OSError, json.JSONDecodeError) as exc:
+        content = path.read_bytes()
+    except OSError as exc:
         raise click.ClickException(f"{path}: cannot read the event: {exc}") from None
-    if not isinstance(raw, dict):
-        raise click.ClickException(f"{path}: expected a JSON object with type, time and data")
-    raw.setdefault("id", "dry-run")
-    # a dry run may omit the time; it is the only place the CLI reads the clock
-    raw.setdefault("time", datetime.now(UTC).isoformat())
     try:
-        return Event.model_validate(raw)
-    except ValidationError as exc:
-        details = "; ".join(
-            f"{'.'.join(str(part) for part in error['loc'])}: {error['msg']}"
-            for error in exc.errors(include_url=False)
+        event, filled = event_from_file(
+            content,
+            parse_header_options(headers),
+            # a dry run may omit the time; it is the only place the CLI reads the clock
+            now=datetime.now(UTC),
+            fill_defaults=True,
+            max_bytes=Settings().max_event_bytes,
         )
-        raise click.ClickException(f"{path}: invalid event: {details}") from None
+    except PoisonEventError as exc:
+        raise click.ClickException(f"{path}: invalid event ({exc.reason}): {exc.detail}") from None
+    if filled:
+        console.print(
+            f"[yellow]note[/yellow]: filled in {', '.join(filled)} for the dry run; "
+            "the worker dead-letters an event without them"
+        )
+    return event
 
 
 def _load_definitions(path: Path) -> list[Workflow]:
@@ -188,14 +192,25 @@ def _show_trace(
     "event_file",
     required=True,
     type=click.Path(exists=True, path_type=Path),
-    help="JSON event: {type, time, data, ...}; id and time default for a dry run.",
+    help="The event as the topic carries it: a CloudEvents JSON envelope (structured mode), "
+    '{"headers": {"ce_type": ...}, "data": {...}} (binary mode), or the data with --header.',
+)
+@click.option(
+    "--header",
+    "headers",
+    multiple=True,
+    metavar="NAME=VALUE",
+    help="A record header (repeatable), e.g. ce_type=order.created: --event is then the "
+    "record value as is.",
 )
 @click.option("--id", "workflow_id", help="Only this definition when the file holds several.")
 @click.option("--json", "as_json", is_flag=True, help="Print the trace and actions as JSON.")
 @_triggers_option
 def dry_run_command(
+    *,
     definition: Path,
     event_file: Path,
+    headers: tuple[str, ...],
     workflow_id: str | None,
     as_json: bool,
     extra_triggers: tuple[Path, ...],
@@ -212,7 +227,8 @@ def dry_run_command(
             engine.upsert(workflow)
         except DefinitionError as exc:
             raise click.ClickException(str(exc)) from None
-    event = _read_event(event_file)
+    # with --json the note goes to stderr, so stdout stays one JSON document
+    event = _read_event(event_file, headers, Console(stderr=True) if as_json else _console())
     console = _console()
     results: list[dict[str, Any]] = []
     for workflow in workflows:

@@ -12,10 +12,11 @@ from typing import Any
 from confluent_kafka import Producer
 
 from eventrules.actions.webhook import WebhookExecutor
-from eventrules.errors import DefinitionError, KafkaError, NotFoundError
+from eventrules.errors import DefinitionError, KafkaError, NotFoundError, PoisonEventError
 from eventrules.kafka.clients import producer_config
 from eventrules.kafka.sender import KafkaSender
 from eventrules.metrics import Metrics
+from eventrules.models.event_files import event_from_file
 from eventrules.models.events import Event
 from eventrules.models.executions import ExecutionRecord, TriggeredBy
 from eventrules.models.workflows import Workflow, parse_workflow
@@ -27,6 +28,7 @@ from eventrules.workflows.engine import Engine
 from eventrules.workflows.plan import PlannedWorkflow
 
 __all__ = [
+    "file_event",
     "live_engine",
     "manual_event",
     "recorded_engine",
@@ -80,6 +82,30 @@ def manual_event(workflow: Workflow, data: dict[str, Any], subject: str | None) 
         subject=subject,
         data=data,
     )
+
+
+def file_event(
+    settings: Settings, workflow: Workflow, content: bytes, headers: list[tuple[str, str]]
+) -> Event:
+    """The event of a manual run given as a file, in any shape the worker accepts (see
+    :mod:`eventrules.models.event_files`); ``id`` and ``source`` may be left out.
+
+    Raises :class:`PoisonEventError` when the worker would refuse it, or when its type is not
+    the workflow's trigger (the worker would never run the workflow for it)."""
+    event, _ = event_from_file(
+        content,
+        headers,
+        now=datetime.now(UTC),
+        fill_defaults=True,
+        fill_id=f"manual-{uuid.uuid4().hex}",
+        max_bytes=settings.max_event_bytes,
+    )
+    if event.type != workflow.trigger:
+        raise PoisonEventError(
+            "wrong_type",
+            f"the event's type {event.type!r} is not {workflow.id}'s trigger {workflow.trigger!r}",
+        )
+    return event
 
 
 async def run_manually(

@@ -5,16 +5,20 @@ from __future__ import annotations
 import json
 from pathlib import Path
 
-from click.testing import CliRunner
+from click.testing import CliRunner, Result
 
 from eventrules.cli import definitions as commands
 
 TEMPLATES = Path(__file__).resolve().parents[3] / "config" / "templates"
 
 
-def run(*args: str) -> tuple[int, str]:
+def invoke(*args: str) -> Result:
     command = commands.validate_command if args[0] == "validate" else commands.dry_run_command
-    result = CliRunner().invoke(command, list(args[1:]))
+    return CliRunner().invoke(command, list(args[1:]))
+
+
+def run(*args: str) -> tuple[int, str]:
+    result = invoke(*args)
     return result.exit_code, result.output
 
 
@@ -101,15 +105,17 @@ def test_dry_run_shows_trace_and_rendered_actions() -> None:
 
 
 def test_dry_run_json_output() -> None:
-    code, output = run(
+    outcome = invoke(
         "test",
         str(TEMPLATES / "workflows" / "low-stock-alert.yaml"),
         "--event",
         str(TEMPLATES / "events" / "low-stock-alert.json"),
         "--json",
     )
-    assert code == 0, output
-    (result,) = json.loads(output)
+    assert outcome.exit_code == 0, outcome.output
+    # the sample event has no specversion: the note goes to stderr, stdout stays JSON
+    assert "filled in specversion" in outcome.stderr
+    (result,) = json.loads(outcome.stdout)
     assert result["trace"]["fired"] is True
     assert result["trace"]["condition"]["actual"] == 5
     assert result["actions"][0]["params"]["subject"] == "Low Stock Alert"
@@ -122,7 +128,7 @@ def test_dry_run_rejects_invalid_event(tmp_path: Path) -> None:
         "test", str(TEMPLATES / "workflows" / "welcome-email.yaml"), "--event", str(event)
     )
     assert code == 1
-    assert "invalid event: type: Field required" in output
+    assert "invalid event (missing_type): CloudEvents attribute 'type' is missing" in output
 
 
 def test_dry_run_unknown_id(tmp_path: Path) -> None:
@@ -136,3 +142,72 @@ def test_dry_run_unknown_id(tmp_path: Path) -> None:
     )
     assert code == 1
     assert "no definition with id 'nope'" in output
+
+
+LOW_STOCK = str(TEMPLATES / "workflows" / "low-stock-alert.yaml")
+DATA = {"productId": "product-77", "productName": "Vitamin D3", "stock": 5}
+
+
+def test_dry_run_takes_a_structured_cloudevent_as_the_topic_carries_it(tmp_path: Path) -> None:
+    event = tmp_path / "event.json"
+    envelope = {
+        "specversion": "1.0",
+        "id": "evt-1",
+        "source": "shop/products",
+        "type": "product.low_stock",
+        "datacontenttype": "application/json",
+        "time": "2026-01-10T08:00:00Z",
+        "subject": "product-77",
+        # extension attributes: the worker ignores them, so must the dry run
+        "traceparent": "00-0af7651916cd43dd8448eb211c80319c-b7ad6b7169203331-01",
+        "partitionkey": "product-77",
+        "data": DATA,
+    }
+    event.write_text(json.dumps(envelope))
+    code, output = run("test", LOW_STOCK, "--event", str(event))
+    assert code == 0, output
+    assert "WOULD FIRE" in output
+    assert "filled in" not in output
+
+
+def test_dry_run_takes_binary_mode_as_one_file(tmp_path: Path) -> None:
+    event = tmp_path / "binary.json"
+    headers = {
+        "ce_specversion": "1.0",
+        "ce_id": "evt-2",
+        "ce_source": "shop/products",
+        "ce_type": "product.low_stock",
+        "content-type": "application/json",
+    }
+    event.write_text(json.dumps({"headers": headers, "data": DATA | {"stock": 50}}))
+    code, output = run("test", LOW_STOCK, "--event", str(event))
+    assert code == 0, output
+    assert "stock = 50, so 'stock < 10' is false" in output
+
+
+def test_dry_run_takes_binary_mode_as_data_and_headers(tmp_path: Path) -> None:
+    data = tmp_path / "data.json"
+    data.write_text(json.dumps(DATA))
+    headers = ["ce_specversion=1.0", "ce_id=evt-3", "ce_source=shop", "ce_type=product.low_stock"]
+    code, output = run("test", LOW_STOCK, "--event", str(data), *(f"--header={h}" for h in headers))
+    assert code == 0, output
+    assert "WOULD FIRE" in output
+    # binary mode without ce_id is refused with the worker's reason (no defaults there)
+    code, output = run("test", LOW_STOCK, "--event", str(data), "--header", "ce_specversion=1.0")
+    assert code == 1
+    assert "invalid event (missing_attribute)" in output
+
+
+def test_dry_run_refuses_what_the_worker_refuses(tmp_path: Path) -> None:
+    event = tmp_path / "event.json"
+    event.write_text(json.dumps({"specversion": "0.3", "id": "1", "source": "s", "type": "t"}))
+    code, output = run("test", LOW_STOCK, "--event", str(event))
+    assert code == 1
+    assert "invalid event (not_cloudevent): specversion must be '1.0'" in output
+    event.write_text(json.dumps({"type": "product.low_stock", "data": [1, 2]}))
+    code, output = run("test", LOW_STOCK, "--event", str(event))
+    assert code == 1
+    assert "invalid event (data_not_object)" in output
+    code, output = run("test", LOW_STOCK, "--event", str(event), "--header", "no-equals-sign")
+    assert code == 1
+    assert "header 'no-equals-sign' is not NAME=VALUE" in output
