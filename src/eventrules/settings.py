@@ -133,6 +133,21 @@ class Settings(BaseSettings):
         description='CIDRs/hosts webhooks may reach despite the SSRF guard, e.g. ["127.0.0.1/32"].',
     )
 
+    # Logs and traces.
+    log_level: Literal["critical", "error", "warning", "info", "debug"] = Field(
+        default="info", description="Level of the worker's log (`eventrules worker --loglevel`)."
+    )
+    log_format: Literal["auto", "text", "json"] = Field(
+        default="auto",
+        description="text for people, json (one object per line) for log pipelines; "
+        "auto: text when stderr is a terminal, json otherwise.",
+    )
+    otel_enabled: bool = Field(
+        default=False,
+        description="OpenTelemetry tracing of the worker (exporter and endpoint from the "
+        "standard OTEL_* variables; see docs/observability.md).",
+    )
+
     # The local development broker started by `eventrules broker start`.
     broker_port: int = 9092
     controller_port: int = 9093

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import os
+
 import click
 
 from eventrules import __version__
@@ -17,6 +19,7 @@ from eventrules.cli.topics import topics
 from eventrules.cli.worker import worker
 from eventrules.cli.workflows import workflows
 from eventrules.errors import EventRulesError
+from eventrules.logs import setup_logging
 
 
 class _Cli(click.Group):
@@ -33,6 +36,10 @@ class _Cli(click.Group):
 @click.version_option(__version__, prog_name="eventrules")
 def cli() -> None:
     """Kafka-native workflow automation and business rules."""
+    # Warnings and errors of the libraries (librdkafka's included) in the project's format;
+    # `eventrules worker` sets its own level. Read raw: a bad value must not stop `--help`.
+    log_format = os.environ.get("EVENTRULES_LOG_FORMAT", "auto").lower()
+    setup_logging("warning", log_format=log_format if log_format in ("text", "json") else "auto")
 
 
 cli.add_command(broker)

@@ -23,15 +23,17 @@ from eventrules.settings import Settings
 )
 @click.option(
     "--loglevel",
-    default="info",
-    show_default=True,
+    default=None,
     type=click.Choice(["critical", "error", "warning", "info", "debug"]),
+    help="Log level (default: EVENTRULES_LOG_LEVEL, info).",
 )
 def worker(
-    web_port: int | None, web_host: str | None, processing_guarantee: str | None, loglevel: str
+    web_port: int | None,
+    web_host: str | None,
+    processing_guarantee: str | None,
+    loglevel: str | None,
 ) -> None:
     """Consume events, run matching workflows, answer rule requests. Runs until stopped."""
-    setup_logging(loglevel)
     overrides: dict[str, object] = {}
     if web_port is not None:
         overrides["web_port"] = web_port
@@ -39,8 +41,11 @@ def worker(
         overrides["web_host"] = web_host
     if processing_guarantee is not None:
         overrides["processing_guarantee"] = processing_guarantee
+    if loglevel is not None:
+        overrides["log_level"] = loglevel
     try:
         settings = Settings(**overrides)  # type: ignore[arg-type]
+        setup_logging(settings.log_level, log_format=settings.log_format)
         running = Worker.build(settings)
     except EventRulesError as exc:
         raise click.ClickException(str(exc)) from None

@@ -5,10 +5,15 @@ librdkafka settings from the shared base (``Settings.kafka_client_config()``: br
 security), so isolation level, idempotence and the heartbeat formula are decided once.
 :func:`read_to_end` reads a topic from its start to the end offsets of the moment: what the
 CLI and the stats keeper use to load compacted tables (config, workflow stats) and logs.
+
+Every client logs through :data:`KAFKA_LOG` (confluent-kafka's ``logger`` setting): librdkafka's
+lines reach the ``librdkafka`` logger, formatted like the rest of the process's log, instead of
+raw ``%4|...`` lines on stderr.
 """
 
 from __future__ import annotations
 
+import logging
 import time
 import uuid
 from collections.abc import Iterator, Mapping
@@ -20,6 +25,9 @@ from confluent_kafka import KafkaError as KafkaError_
 from eventrules.errors import KafkaError
 
 __all__ = [
+    "KAFKA_LOG",
+    "LibrdkafkaLog",
+    "admin_config",
     "consumer_config",
     "private_group",
     "producer_config",
@@ -38,6 +46,40 @@ _ELECTION_ERRORS = frozenset(
         KafkaError_._TIMED_OUT,
     }
 )
+
+
+# Complaints librdkafka logs as warnings during a normal start (a group or transaction
+# coordinator still loading, or being elected, on a broker that just started) and retries by
+# itself: noise to a new user, so they are logged at INFO. Real failures keep their level.
+TRANSIENT_MESSAGES = (
+    "Coordinator load in progress",
+    "Not coordinator",
+    "Coordinator not available",
+)
+
+
+class LibrdkafkaLog:
+    """confluent-kafka's ``logger``: it calls ``log(level, "%s [%s] %s", facility, client,
+    message)`` from ``poll()``; known transient warnings are demoted to INFO."""
+
+    def __init__(self, logger: logging.Logger | None = None) -> None:
+        self.logger = logger or logging.getLogger("librdkafka")
+
+    def log(self, level: int, msg: str, *args: object) -> None:
+        if level >= logging.WARNING and args:
+            text = str(args[-1])
+            if any(transient in text for transient in TRANSIENT_MESSAGES):
+                level = logging.INFO
+        self.logger.log(level, msg, *args)
+
+
+KAFKA_LOG = LibrdkafkaLog()
+
+
+def admin_config(base: Mapping[str, Any]) -> dict[str, Any]:
+    """An admin client's settings: the shared base, logging through :data:`KAFKA_LOG` (its
+    lines are delivered when the client is polled)."""
+    return {**base, "logger": KAFKA_LOG}
 
 
 def private_group(purpose: str) -> str:
@@ -61,6 +103,7 @@ def consumer_config(
         "enable.auto.commit": False,
         "auto.offset.reset": offset_reset,
         "isolation.level": "read_committed",
+        "logger": KAFKA_LOG,
     }
     if session_timeout_ms is not None:
         config["session.timeout.ms"] = session_timeout_ms
@@ -77,7 +120,12 @@ def producer_config(
     extra: Mapping[str, Any] | None = None,
 ) -> dict[str, Any]:
     """An idempotent producer's settings (``acks=all``); transactional when given an id."""
-    config: dict[str, Any] = {**base, "enable.idempotence": True, "acks": "all"}
+    config: dict[str, Any] = {
+        **base,
+        "enable.idempotence": True,
+        "acks": "all",
+        "logger": KAFKA_LOG,
+    }
     if transactional_id is not None:
         config["transactional.id"] = transactional_id
     config.update(extra or {})

@@ -39,6 +39,12 @@ class DeadLetterWriter:
             record.offset,
             reason,
             detail,
+            extra={
+                "topic": record.topic,
+                "partition": record.partition,
+                "offset": record.offset,
+                "reason": reason,
+            },
         )
         headers = dead_letter_headers(
             reason=reason,

@@ -92,7 +92,7 @@ class WorkflowRunner:
         try:
             plan = self.engine.plan(event)
         except Exception as exc:  # the engine is total; this is a last line of defence
-            log.exception("engine failed on event %s", event.id)
+            log.exception("engine failed on event %s", event.id, extra={"event_id": event.id})
             await self.dead_letter(record, "engine_error", repr(exc))
             return []
         return [await self.execute(planned, event, "event") for planned in plan.workflows]
@@ -188,7 +188,16 @@ class WorkflowRunner:
                 }
                 await self.sender.send(topic, this_id.encode(), _json(message))
         except Exception as exc:  # one failing action must not stop the others
-            log.exception("action %s of %s failed", action.index, planned.workflow_id)
+            log.exception(
+                "action %s of %s failed",
+                action.index,
+                planned.workflow_id,
+                extra={
+                    "event_id": event.id,
+                    "workflow_id": planned.workflow_id,
+                    "execution_id": run_id,
+                },
+            )
             error = f"{type(exc).__name__}: {exc}"
         seconds = time.perf_counter() - started
         status: Literal["success", "failed"] = "success" if error is None else "failed"

@@ -23,7 +23,7 @@ from typing import IO, Any
 
 import orjson
 
-from eventrules.logs import setup_logging
+from eventrules.logs import configured, setup_logging
 from eventrules.runtime.stats import StatsKeeper
 
 __all__ = ["StatsProcess"]
@@ -97,6 +97,8 @@ class StatsProcess:
                         "stats_topic": self.stats_topic,
                         "session_timeout_ms": self.session_timeout_ms,
                         "parent_pid": os.getpid(),
+                        # the child logs like its worker: same level, same format
+                        "log": configured(),
                     }
                 )
             )
@@ -126,11 +128,12 @@ def _write_snapshot(out: IO[bytes], workflow_id: str, stats: dict[str, Any]) -> 
 
 
 def _child_main() -> None:
-    setup_logging(logging.INFO, tag="[stats]")
+    settings = orjson.loads(sys.stdin.buffer.read())
+    level, log_format = settings.get("log") or ("INFO", "auto")
+    setup_logging(level, log_format=log_format, tag="stats")
     # Stats may lag a little; the event stream must not: on a busy machine the scheduler
     # gives our CPU time to the worker first.
     os.nice(10)
-    settings = orjson.loads(sys.stdin.buffer.read())
     parent = int(settings["parent_pid"])
     stopping = False
 

@@ -19,6 +19,7 @@ from confluent_kafka.admin import (
 )
 
 from eventrules.errors import TopicError
+from eventrules.kafka.clients import admin_config
 from eventrules.kafka.topics.spec import TopicSpec
 
 __all__ = ["ApplyReport", "Drift", "TopicState", "apply_topics", "describe_topics"]
@@ -96,7 +97,7 @@ class ApplyReport:
 
 
 def _admin(client_config: dict[str, Any]) -> AdminClient:
-    return AdminClient({**client_config, "log_level": 0})
+    return AdminClient(admin_config(client_config))
 
 
 def _result(future: Any, topic: str, doing: str) -> Any:
@@ -113,6 +114,8 @@ def describe_topics(client_config: dict[str, Any], specs: Sequence[TopicSpec]) -
         metadata = admin.list_topics(timeout=_TIMEOUT)
     except KafkaException as exc:
         raise TopicError(f"listing topics failed: {exc.args[0]}") from None
+    finally:
+        admin.poll(0)  # hands what librdkafka logged to the logger
     present = [spec for spec in specs if spec.topic in metadata.topics]
     configs: dict[str, dict[str, str]] = {}
     if present:
@@ -215,4 +218,5 @@ def apply_topics(
     if fix and report.drift:
         report.fixed = _fix(admin, report.drift)
         report.drift = [d for d in report.drift if d not in report.fixed]
+    admin.poll(0)  # hands what librdkafka logged to the logger
     return report
