@@ -10,6 +10,7 @@ between the check and the connection. Redirects are never followed.
 from __future__ import annotations
 
 import asyncio
+import dataclasses
 import random
 import re
 import time
@@ -26,6 +27,8 @@ from eventrules.actions.ssrf import AllowList, Resolver, system_resolver, vet_de
 from eventrules.errors import ConfigurationError, WebhookBlockedError, WebhookError
 
 if TYPE_CHECKING:
+    from opentelemetry.trace import Tracer
+
     from eventrules.settings import Settings
 
 __all__ = [
@@ -130,6 +133,7 @@ class WebhookExecutor:
         resolver: Resolver | None = None,
         on_attempt: AttemptHook | None = None,
         jitter: Callable[[], float] = random.random,
+        tracer: Tracer | None = None,
     ) -> None:
         self._client = client
         self._keys = {name: _decode_named_secret(name, value) for name, value in secrets.items()}
@@ -141,10 +145,16 @@ class WebhookExecutor:
         self._resolver = resolver or system_resolver
         self._on_attempt = on_attempt
         self._jitter = jitter
+        self._tracer = tracer
 
     @classmethod
     def from_settings(
-        cls, settings: Settings, client: httpx.AsyncClient, *, on_attempt: AttemptHook | None = None
+        cls,
+        settings: Settings,
+        client: httpx.AsyncClient,
+        *,
+        on_attempt: AttemptHook | None = None,
+        tracer: Tracer | None = None,
     ) -> WebhookExecutor:
         """The executor a worker (and a manual run) uses: secrets and allow-list from settings."""
         return cls(
@@ -154,6 +164,7 @@ class WebhookExecutor:
             },
             allow_list=settings.webhook_allow_list,
             on_attempt=on_attempt,
+            tracer=tracer,
         )
 
     @staticmethod
@@ -230,6 +241,24 @@ class WebhookExecutor:
         )
 
     async def _attempt(self, prepared: _Prepared, number: int) -> _Attempt:
+        if self._tracer is None:
+            return await self._try(prepared, number)
+        from eventrules import tracing  # noqa: PLC0415 - opentelemetry loads only when tracing
+
+        method = prepared.request.method.upper()
+        attributes = tracing.http_client_attributes(
+            method, prepared.url, resend_count=number - 1, action_id=prepared.request.message_id
+        )
+        with self._tracer.start_as_current_span(
+            method, kind=tracing.CLIENT, attributes=attributes
+        ) as span:
+            # the request carries this attempt's traceparent, in place of any the workflow set
+            headers = tracing.trace_headers(tracing.without_trace_headers(prepared.headers))
+            attempt = await self._try(dataclasses.replace(prepared, headers=dict(headers)), number)
+            tracing.record_outcome(span, attempt.outcome, attempt.status_code, attempt.detail)
+            return attempt
+
+    async def _try(self, prepared: _Prepared, number: int) -> _Attempt:
         timeout = prepared.request.timeout_seconds
         begun = time.perf_counter()
         try:

@@ -92,6 +92,8 @@ class ExecutionRecord(BaseModel):
     duration_ms: float = Field(ge=0)
     # The event as processed, so `executions replay` can re-run it without the source topic.
     event: dict[str, Any] | None = None
+    # W3C traceparent of the run's span when the worker traces (EVENTRULES_OTEL_ENABLED).
+    traceparent: str | None = None
 
 
 class ActionMessage(BaseModel):

@@ -21,7 +21,7 @@ from eventrules.models.events import Event
 from eventrules.models.executions import ExecutionRecord, TriggeredBy
 from eventrules.models.workflows import Workflow, parse_workflow
 from eventrules.ops.config import read_history, read_live
-from eventrules.runtime.runner import WorkflowRunner
+from eventrules.runtime.runners import new_runner, start_tracing_for
 from eventrules.settings import Settings
 from eventrules.workflows.catalog import TriggerCatalog
 from eventrules.workflows.engine import Engine
@@ -114,15 +114,22 @@ async def run_manually(
     """Execute one planned workflow for real (actions published, webhooks called) and record
     the execution like the worker does."""
     sender = KafkaSender(Producer(producer_config(settings.kafka_client_config())))
-    async with WebhookExecutor.new_client() as client:
-        runner = WorkflowRunner(
-            Engine(TriggerCatalog(())),
-            topics=settings.topics,
-            sender=sender,
-            metrics=Metrics.create(),
-            webhooks=WebhookExecutor.from_settings(settings, client),
-        )
-        record = ExecutionRecord.model_validate(await runner.execute(planned, event, triggered_by))
+    provider, tracer = start_tracing_for(settings)
+    try:
+        async with WebhookExecutor.new_client() as client:
+            runner = new_runner(
+                Engine(TriggerCatalog(())),
+                tracer,
+                topics=settings.topics,
+                sender=sender,
+                metrics=Metrics.create(),
+                webhooks=WebhookExecutor.from_settings(settings, client, tracer=tracer),
+            )
+            executed = await runner.execute(planned, event, triggered_by)
+            record = ExecutionRecord.model_validate(executed)
+    finally:
+        if provider is not None:
+            await asyncio.to_thread(provider.shutdown)
     failures = await asyncio.to_thread(sender.flush, 30.0)
     if failures:
         raise KafkaError(f"publishing the run failed: {failures}")

@@ -29,7 +29,7 @@ from eventrules.models.executions import (
 from eventrules.runtime.deadletters import DeadLetterWriter, Sender
 from eventrules.settings import TopicNames
 from eventrules.workflows.engine import Engine
-from eventrules.workflows.plan import PlannedWorkflow, RenderedAction
+from eventrules.workflows.plan import Plan, PlannedWorkflow, RenderedAction
 
 __all__ = ["ACTION_TOPICS", "WorkflowRunner"]
 
@@ -90,7 +90,7 @@ class WorkflowRunner:
             return []
         self.metrics.count(self.metrics.events_consumed, record.topic, event.type)
         try:
-            plan = self.engine.plan(event)
+            plan = self._plan(event)
         except Exception as exc:  # the engine is total; this is a last line of defence
             log.exception("engine failed on event %s", event.id, extra={"event_id": event.id})
             await self.dead_letter(record, "engine_error", repr(exc))
@@ -145,12 +145,20 @@ class WorkflowRunner:
             "duration_ms": duration_ms,
             "event": {**event.envelope(), "data": event.data},
         }
-        await self.sender.send(self.topics.executions, planned.workflow_id.encode(), _json(record))
+        await self._write_record(planned.workflow_id, record)
         self.metrics.count(self.metrics.executions, planned.workflow_id, status)
         self.metrics.child(self.metrics.execution_duration, planned.workflow_id).observe(
             duration_ms / 1000
         )
         return record
+
+    # Hooks of the traced runner (runtime/traced_runner.py), which wraps them in spans.
+
+    def _plan(self, event: Event) -> Plan:
+        return self.engine.plan(event)
+
+    async def _write_record(self, workflow_id: str, record: dict[str, Any]) -> None:
+        await self.sender.send(self.topics.executions, workflow_id.encode(), _json(record))
 
     async def _run_action(
         self,

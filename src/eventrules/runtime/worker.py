@@ -16,7 +16,7 @@ import logging
 import signal
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import httpx
 from aiohttp import web
@@ -32,7 +32,7 @@ from eventrules.runtime.config_table import ConfigTable, DefinitionKind
 from eventrules.runtime.deadletters import DeadLetterWriter
 from eventrules.runtime.lag import LagReporter
 from eventrules.runtime.rules_service import RuleRequestHandler
-from eventrules.runtime.runner import WorkflowRunner
+from eventrules.runtime.runners import new_runner, start_tracing_for
 from eventrules.runtime.scheduler import Scheduler, schedules_for
 from eventrules.runtime.service import Service
 from eventrules.runtime.stats_process import StatsProcess
@@ -41,6 +41,9 @@ from eventrules.runtime.web import make_web_app
 from eventrules.settings import Settings
 from eventrules.workflows.catalog import TriggerCatalog
 from eventrules.workflows.engine import Engine
+
+if TYPE_CHECKING:
+    from opentelemetry.sdk.trace import TracerProvider
 
 __all__ = ["Worker"]
 
@@ -80,6 +83,7 @@ class Worker:
     services: dict[str, Service]
     webhook_client: httpx.AsyncClient
     tasks: list[asyncio.Task[None]] = field(default_factory=list)
+    tracer_provider: TracerProvider | None = None
 
     @classmethod
     def build(cls, settings: Settings | None = None, *, metrics: Metrics | None = None) -> Worker:
@@ -111,6 +115,7 @@ class Worker:
             table, topic=topics.config, client_config=client, ready=ready, on_ready=refresh_gauges
         )
 
+        tracer_provider, tracer = start_tracing_for(settings)
         webhook_client = WebhookExecutor.new_client()
         webhooks = WebhookExecutor.from_settings(
             settings,
@@ -118,13 +123,15 @@ class Worker:
             on_attempt=lambda outcome, seconds: metrics.webhook_latency.labels(outcome).observe(
                 seconds
             ),
+            tracer=tracer,
         )
         # Each stream's outputs go through its own producer, built first so that what its
         # handler sends joins the stream's batches (flushed before the commit, or inside the
         # transaction).
         events_out = stream_sender(client, settings.app_id, exactly_once)
-        runner = WorkflowRunner(
+        runner = new_runner(
             engine,
+            tracer,
             topics=topics,
             sender=events_out,
             metrics=metrics,
@@ -203,6 +210,7 @@ class Worker:
             stats,
             services,
             webhook_client,
+            tracer_provider=tracer_provider,
         )
 
     # What the web views ask (runtime.web.WorkerView).
@@ -273,5 +281,8 @@ class Worker:
         freezer.cancel()
         await self.webhook_client.aclose()
         await web_runner.cleanup()
+        if self.tracer_provider is not None:
+            # exports the spans still batched
+            await asyncio.to_thread(self.tracer_provider.shutdown)
         if failed:
             raise SystemExit(1)
