@@ -12,6 +12,7 @@ from eventrules.cli.broker import broker
 from eventrules.cli.config import config
 from eventrules.cli.definitions import dry_run_command, validate_command
 from eventrules.cli.dlq import dlq
+from eventrules.cli.docs import docs
 from eventrules.cli.executions import executions
 from eventrules.cli.rules import rules
 from eventrules.cli.templates import templates
@@ -54,6 +55,7 @@ cli.add_command(executions)
 cli.add_command(dlq)
 cli.add_command(workflows)
 cli.add_command(auth)
+cli.add_command(docs)
 
 
 def main() -> None:

@@ -47,48 +47,91 @@ class ActionBase(BaseModel):
 
 
 class SendEmail(ActionBase):
+    """An email for the mail service (`actions.email`)."""
+
     type: Literal["send_email"]
-    to: str = Field(min_length=1)
-    cc: list[str] = Field(default_factory=list)
-    subject: str = Field(min_length=1)
+    to: str = Field(min_length=1, description="Recipient address.")
+    cc: list[str] = Field(default_factory=list, description="Copy recipients.")
+    subject: str = Field(min_length=1, description="Subject line.")
     # the seed calls the body "template"
-    body: str = Field(validation_alias=AliasChoices("body", "template"))
+    body: str = Field(
+        validation_alias=AliasChoices("body", "template"),
+        description="The message text.",
+    )
 
 
 class SendSms(ActionBase):
+    """A text message for the SMS service (`actions.sms`)."""
+
     type: Literal["send_sms"]
-    to: str = Field(min_length=1)
-    message: str = Field(min_length=1, validation_alias=AliasChoices("message", "template"))
+    to: str = Field(min_length=1, description="Phone number (E.164, e.g. +4915112345678).")
+    message: str = Field(
+        min_length=1,
+        validation_alias=AliasChoices("message", "template"),
+        description="The text.",
+    )
 
 
 class UpdateField(ActionBase):
+    """Set one field of an entity, for the service that owns it (`actions.entity-commands`)."""
+
     type: Literal["update_field"]
-    entity: str = Field(min_length=1, description="entity kind, e.g. order, product, user")
-    entity_id: str = Field(min_length=1)
-    field: str = Field(min_length=1)
-    value: JsonValue
+    entity: str = Field(min_length=1, description="Entity kind, e.g. order, product, user.")
+    entity_id: str = Field(min_length=1, description="The entity's id.")
+    field: str = Field(min_length=1, description="The field to set (dotted for nested).")
+    value: JsonValue = Field(description="The new value (any JSON; strings are templated).")
     untemplated: ClassVar[frozenset[str]] = frozenset({"type", "entity", "field"})
 
 
 class CreateTask(ActionBase):
+    """A task for the task service (`actions.tasks`)."""
+
     type: Literal["create_task"]
-    title: str = Field(min_length=1)
-    description: str = ""
-    assignee: str | None = None
-    due_in_hours: float | None = Field(default=None, gt=0)
+    title: str = Field(min_length=1, description="Task title.")
+    description: str = Field(default="", description="Task details.")
+    assignee: str | None = Field(default=None, description="User or team to assign it to.")
+    due_in_hours: float | None = Field(
+        default=None, gt=0, description="Due this many hours after the run."
+    )
 
 
 class CallWebhook(ActionBase):
-    """``secret`` names a secret configured on the worker (used to sign); never the secret."""
+    """An HTTP call made by the worker itself (retries, signatures, SSRF guard: see the README).
+
+    ``secret`` names a secret configured on the worker (used to sign); never the secret."""
 
     type: Literal["call_webhook"]
-    url: str = Field(min_length=1)
-    method: Literal["GET", "POST", "PUT", "PATCH", "DELETE"] = "POST"
-    headers: dict[str, str] = Field(default_factory=dict)
-    body: JsonValue = None
-    timeout_seconds: float = Field(default=10.0, gt=0, le=300)
-    max_attempts: int = Field(default=3, ge=1, le=20)
-    secret: str | None = Field(default=None, pattern=r"^[A-Za-z][A-Za-z0-9_.-]{0,127}$")
+    url: str = Field(
+        min_length=1,
+        description="http(s) URL; the scheme and host are literal, path and query may be "
+        "templated.",
+    )
+    method: Literal["GET", "POST", "PUT", "PATCH", "DELETE"] = Field(
+        default="POST", description="HTTP method (any case)."
+    )
+    headers: dict[str, str] = Field(
+        default_factory=dict,
+        description="Extra request headers; Host, Content-Length, Idempotency-Key and the "
+        "webhook-* signature headers are set by the worker and refused here.",
+    )
+    body: JsonValue = Field(
+        default=None, description="Sent as JSON; a string is sent as text/plain; none: no body."
+    )
+    timeout_seconds: float = Field(
+        default=10.0, gt=0, le=300, description="Deadline of each attempt."
+    )
+    max_attempts: int = Field(
+        default=3,
+        ge=1,
+        le=20,
+        description="Attempts in all, retried on connection errors, timeouts, 429 and 5xx.",
+    )
+    secret: str | None = Field(
+        default=None,
+        pattern=r"^[A-Za-z][A-Za-z0-9_.-]{0,127}$",
+        description="Name of a signing secret in EVENTRULES_WEBHOOK_SECRETS: the request then "
+        "carries Standard Webhooks signature headers.",
+    )
     untemplated: ClassVar[frozenset[str]] = frozenset({"type", "method", "secret"})
 
     @field_validator("method", mode="before")
@@ -106,23 +149,29 @@ class CallWebhook(ActionBase):
 
 
 class AddTag(ActionBase):
+    """Tag a user, for the user service (`actions.entity-commands`)."""
+
     type: Literal["add_tag"]
-    user_id: str = Field(min_length=1)
-    tag: str = Field(min_length=1)
+    user_id: str = Field(min_length=1, description="The user's id.")
+    tag: str = Field(min_length=1, description="The tag, e.g. VIP.")
 
 
 class SuspendUser(ActionBase):
+    """Suspend a user account, for the user service (`actions.entity-commands`)."""
+
     type: Literal["suspend_user"]
-    user_id: str = Field(min_length=1)
-    reason: str = Field(min_length=1)
+    user_id: str = Field(min_length=1, description="The user's id.")
+    reason: str = Field(min_length=1, description="Why, for the audit trail.")
 
 
 class SendNotification(ActionBase):
+    """An in-app notification, for the notification service (`actions.notifications`)."""
+
     type: Literal["send_notification"]
-    user_id: str = Field(min_length=1)
-    title: str = Field(min_length=1)
-    message: str = Field(min_length=1)
-    link: str | None = None
+    user_id: str = Field(min_length=1, description="The recipient's id.")
+    title: str = Field(min_length=1, description="Headline.")
+    message: str = Field(min_length=1, description="The text.")
+    link: str | None = Field(default=None, description="Where the notification leads.")
 
 
 BuiltinAction = typing.Annotated[

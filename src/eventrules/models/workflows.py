@@ -75,24 +75,46 @@ class Workflow(BaseModel):
 
     model_config = ConfigDict(frozen=True, extra="forbid")
 
-    kind: Literal["workflow"] = "workflow"
-    id: str = Field(pattern=DEFINITION_ID_PATTERN)
-    version: int = Field(default=1, ge=1)
-    name: str = Field(min_length=1)
-    description: str = ""
-    trigger: str = Field(min_length=1)
-    conditions: ConditionField = None
-    actions: list[BuiltinAction] = Field(min_length=1)
-    enabled: bool = True
-    priority: int = Field(default=5, ge=1, le=10)
+    kind: Literal["workflow"] = Field(
+        default="workflow", description="What the document defines (`rule` for rules)."
+    )
+    id: str = Field(
+        pattern=DEFINITION_ID_PATTERN,
+        description="Unique among workflows: letters, digits, `_ . : -`, up to 128.",
+    )
+    version: int = Field(
+        default=1, ge=1, description="Grows with every change; `config apply` sets it."
+    )
+    name: str = Field(min_length=1, description="Human-readable name.")
+    description: str = Field(default="", description="What it is for.")
+    trigger: str = Field(
+        min_length=1, description="Event type that triggers it, from the trigger catalog."
+    )
+    conditions: ConditionField = Field(
+        default=None,
+        description="Condition tree or one-line shorthand (docs/conditions.md); none: always.",
+    )
+    actions: list[BuiltinAction] = Field(
+        min_length=1, description="What to do, in order; each isolated (see the action types)."
+    )
+    enabled: bool = Field(default=True, description="Disabled workflows never run.")
+    priority: int = Field(default=5, ge=1, le=10, description="10 runs first; ties by id.")
     # A cron expression (in the workers' EVENTRULES_TIMEZONE): the workflow runs on its own
     # ticks, see docs/schedules.md. Requires a scheduled.* trigger.
-    schedule: CronField | None = None
-    created_by: str = Field(min_length=1)
+    schedule: CronField | None = Field(
+        default=None,
+        description="Cron expression (5 fields, or 6 with seconds) in EVENTRULES_TIMEZONE; "
+        "needs a `scheduled.*` trigger (docs/schedules.md).",
+    )
+    created_by: str = Field(min_length=1, description="Who wrote the definition.")
     # the audit trail: who published this version (set by `eventrules config apply`)
-    updated_by: str | None = None
-    created_at: AwareDatetime | None = None
-    updated_at: AwareDatetime | None = None
+    updated_by: str | None = Field(
+        default=None, description="Who published this version (set by `config apply --as`)."
+    )
+    created_at: AwareDatetime | None = Field(default=None, description="When it was created.")
+    updated_at: AwareDatetime | None = Field(
+        default=None, description="When this version was published (set by `config apply`)."
+    )
 
     @model_validator(mode="after")
     def _schedule_needs_a_scheduled_trigger(self) -> Workflow:

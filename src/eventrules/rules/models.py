@@ -156,22 +156,44 @@ class Rule(BaseModel):
 
     model_config = ConfigDict(frozen=True, extra="forbid")
 
-    kind: Literal["rule"] = "rule"
-    id: str = Field(pattern=DEFINITION_ID_PATTERN)
-    version: int = Field(default=1, ge=1)
-    name: str = Field(min_length=1)
-    description: str = ""
-    rule_type: RuleType
-    conditions: ConditionField = None
-    actions: list[RuleAction] = Field(min_length=1)
-    priority: int = Field(default=5, ge=1, le=1000)
-    enabled: bool = True
-    valid_from: AwareDatetime | None = None
-    valid_until: AwareDatetime | None = None
-    created_by: str = Field(min_length=1)
-    updated_by: str | None = None
-    created_at: AwareDatetime | None = None
-    updated_at: AwareDatetime | None = None
+    kind: Literal["rule"] = Field(default="rule", description="What the document defines.")
+    id: str = Field(
+        pattern=DEFINITION_ID_PATTERN,
+        description="Unique among rules: letters, digits, `_ . : -`, up to 128.",
+    )
+    version: int = Field(
+        default=1, ge=1, description="Grows with every change; `config apply` sets it."
+    )
+    name: str = Field(min_length=1, description="Human-readable name.")
+    description: str = Field(default="", description="What it is for.")
+    rule_type: RuleType = Field(
+        description="Decides the allowed actions and the decision policy (docs/rules.md)."
+    )
+    conditions: ConditionField = Field(
+        default=None,
+        description="Condition tree or one-line shorthand over the facts; none: always.",
+    )
+    actions: list[RuleAction] = Field(
+        min_length=1, description="The decision's parts (see the rule action types)."
+    )
+    priority: int = Field(
+        default=5, ge=1, le=1000, description="Higher is evaluated (and wins) first."
+    )
+    enabled: bool = Field(default=True, description="Disabled rules never match.")
+    valid_from: AwareDatetime | None = Field(
+        default=None, description="First moment the rule applies (inclusive), with offset."
+    )
+    valid_until: AwareDatetime | None = Field(
+        default=None, description="Moment it stops applying (exclusive), with offset."
+    )
+    created_by: str = Field(min_length=1, description="Who wrote the definition.")
+    updated_by: str | None = Field(
+        default=None, description="Who published this version (set by `config apply --as`)."
+    )
+    created_at: AwareDatetime | None = Field(default=None, description="When it was created.")
+    updated_at: AwareDatetime | None = Field(
+        default=None, description="When this version was published (set by `config apply`)."
+    )
 
     @model_validator(mode="before")
     @classmethod
