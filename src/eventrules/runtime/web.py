@@ -1,12 +1,18 @@
-"""The worker's HTTP server: /metrics, /healthz, /readyz, /workflows/stats, /rules/evaluate."""
+"""The worker's HTTP server: /metrics, /healthz, /readyz, /workflows/stats, /rules/evaluate.
+
+Every error answer is JSON, ``{"error": "..."}``, whoever produced it (a view, or aiohttp for
+an unknown path, a wrong method or a body over the size limit).
+"""
 
 from __future__ import annotations
 
+import logging
 from datetime import UTC, datetime
 from typing import Any, Protocol
 
 import orjson
 from aiohttp import web
+from aiohttp.typedefs import Handler
 from prometheus_client import CONTENT_TYPE_LATEST, generate_latest
 
 from eventrules.errors import RuleRequestError
@@ -15,6 +21,8 @@ from eventrules.rules import RulesEngine
 from eventrules.runtime.rules_service import evaluate_request
 
 __all__ = ["WorkerView", "make_web_app"]
+
+log = logging.getLogger(__name__)
 
 
 class WorkerView(Protocol):
@@ -90,8 +98,29 @@ async def rules_evaluate(request: web.Request) -> web.Response:
     return _json(decision)
 
 
+@web.middleware
+async def json_errors(request: web.Request, handler: Handler) -> web.StreamResponse:
+    """aiohttp's own error answers (404, 405, 413, ...) and unexpected failures as JSON."""
+    try:
+        return await handler(request)
+    except web.HTTPException as exc:
+        if exc.status < 400:
+            raise
+        text = exc.text or ""
+        # aiohttp's default text is "404: Not Found"; a specific one (413's sizes) says more
+        message = exc.reason if text.startswith(f"{exc.status}:") or not text else text
+        response = _json({"error": message}, exc.status)
+        for name in ("Allow", "Retry-After", "WWW-Authenticate"):
+            if name in exc.headers:
+                response.headers[name] = exc.headers[name]
+        return response
+    except Exception:
+        log.exception("%s %s failed", request.method, request.path)
+        return _json({"error": "internal error; see the worker's log"}, 500)
+
+
 def make_web_app(worker: WorkerView) -> web.Application:
-    app = web.Application(client_max_size=1_048_576)
+    app = web.Application(client_max_size=1_048_576, middlewares=[json_errors])
     app[_WORKER] = worker
     app.router.add_get("/metrics", metrics)
     app.router.add_get("/healthz", healthz)
