@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import logging
 import os
 
 import click
@@ -39,8 +40,11 @@ def cli() -> None:
     """Kafka-native workflow automation and business rules."""
     # Warnings and errors of the libraries (librdkafka's included) in the project's format;
     # `eventrules worker` sets its own level. Read raw: a bad value must not stop `--help`.
-    log_format = os.environ.get("EVENTRULES_LOG_FORMAT", "auto").lower()
-    setup_logging("warning", log_format=log_format if log_format in ("text", "json") else "auto")
+    # A host that already logs (a test runner, an embedding program) keeps its own setup.
+    if not logging.getLogger().handlers:
+        log_format = os.environ.get("EVENTRULES_LOG_FORMAT", "auto").lower()
+        chosen = log_format if log_format in ("text", "json") else "auto"
+        setup_logging("warning", log_format=chosen)
 
 
 cli.add_command(broker)

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import logging
 
 import click
 
@@ -49,8 +50,13 @@ def worker(
         running = Worker.build(settings)
     except EventRulesError as exc:
         raise click.ClickException(str(exc)) from None
-    click.echo(
-        f"eventrules worker {settings.app_id} on {settings.bootstrap_servers} "
-        f"({settings.processing_guarantee}), web on {settings.web_host}:{settings.web_port}"
+    # through the log, so a container's output stays one JSON object per line
+    logging.getLogger(__name__).info(
+        "eventrules worker %s on %s (%s), web on %s:%s",
+        settings.app_id,
+        settings.bootstrap_servers,
+        settings.processing_guarantee,
+        settings.web_host,
+        settings.web_port,
     )
     asyncio.run(running.run())
