@@ -11,9 +11,10 @@ the same run, each over the same records:
 * ``traced``: the traced runner recording every span into a batch processor whose exporter
   drops them: the cost of tracing on, without the network.
 
-Run with ``PYTHONPATH=<other checkout>/src`` to measure another version's untraced runner
-(it only needs ``WorkflowRunner``): that is how "tracing off costs nothing" is checked against
-the code before tracing existed.
+``--baseline-runner <other checkout>/src/eventrules/runtime/runner.py`` adds that version's
+``WorkflowRunner`` (loaded from its file, over this package), timed back to back with the
+others in every round: how "tracing off costs nothing" is checked against the code from before
+tracing existed (``git show main:src/eventrules/runtime/runner.py > /tmp/runner.py``).
 
     .venv/bin/python bench/bench_runner.py           # medians of 5 rounds of 20,000 events
     .venv/bin/python bench/bench_runner.py --quick   # smoke run
@@ -23,6 +24,7 @@ from __future__ import annotations
 
 import argparse
 import asyncio
+import importlib.util
 import statistics
 import time
 from collections.abc import Sequence
@@ -104,12 +106,26 @@ def time_runner(runner: WorkflowRunner, records: Sequence[Record]) -> float:
     return asyncio.run(run())
 
 
-def make_runners() -> dict[str, tuple[WorkflowRunner, CountingSender]]:
+def load_runner_class(path: str) -> type[WorkflowRunner]:
+    spec = importlib.util.spec_from_file_location("baseline_runner", path)
+    if spec is None or spec.loader is None:
+        raise SystemExit(f"cannot load {path}")
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    runner_class: type[WorkflowRunner] = module.WorkflowRunner
+    return runner_class
+
+
+def make_runners(baseline: str | None) -> dict[str, tuple[WorkflowRunner, CountingSender]]:
     options: dict[str, Any] = {"topics": TopicNames("bench."), "metrics": Metrics.create()}
     plain_sender = CountingSender()
     runners = {
         "untraced": (WorkflowRunner(make_engine(), sender=plain_sender, **options), plain_sender)
     }
+    if baseline is not None:
+        sender = CountingSender()
+        runner_class = load_runner_class(baseline)
+        runners["baseline runner"] = (runner_class(make_engine(), sender=sender, **options), sender)
     if TracedWorkflowRunner is None:
         return runners  # a version without tracing: the untraced figure only
 
@@ -134,10 +150,11 @@ def main() -> None:
     parser.add_argument("--quick", action="store_true")
     parser.add_argument("--events", type=int, default=20_000)
     parser.add_argument("--rounds", type=int, default=5)
+    parser.add_argument("--baseline-runner", metavar="RUNNER_PY", help="see the docstring")
     args = parser.parse_args()
     events, rounds = (2_000, 1) if args.quick else (args.events, args.rounds)
     records = make_records(events)
-    runners = make_runners()
+    runners = make_runners(args.baseline_runner)
     for runner, _ in runners.values():
         time_runner(runner, records[: min(500, events)])  # warm-up: caches, first compiles
     timings: dict[str, list[float]] = {name: [] for name in runners}
