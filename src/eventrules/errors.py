@@ -18,6 +18,7 @@ The tree::
     │   └── NotFoundError          what it names is not there (a definition, an execution)
     └── KafkaError                 talking to the broker failed
         ├── BrokerUnavailableError no broker answered in time
+        ├── OutputRejectedError    the producer refused an output (carries the topic, permanent)
         └── TopicError             creating or inspecting a topic failed
 
 Errors carry context (the definition id, the field path, topic/partition/offset) as attributes so a
@@ -36,6 +37,7 @@ __all__ = [
     "KafkaError",
     "NotFoundError",
     "OperationError",
+    "OutputRejectedError",
     "PoisonEventError",
     "RuleEvaluationError",
     "RuleRequestError",
@@ -139,6 +141,16 @@ class KafkaError(EventRulesError):
 
 class BrokerUnavailableError(KafkaError):
     """No broker answered within the allowed time."""
+
+
+class OutputRejectedError(KafkaError):
+    """The producer refused an output for ``topic``; ``permanent`` when no retry can help (an
+    illegal topic name, a record larger than the client allows)."""
+
+    def __init__(self, message: str, *, topic: str, permanent: bool) -> None:
+        self.topic = topic
+        self.permanent = permanent
+        super().__init__(message)
 
 
 class TopicError(KafkaError):

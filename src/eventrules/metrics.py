@@ -50,6 +50,10 @@ class Metrics:
     ready: Gauge
     rule_evaluations: Counter
     rule_last_evaluated: Gauge
+    events_unmatched: Counter
+    action_retries: Counter
+    stream_incidents: Counter
+    stream_stalled: Gauge
     _children: dict[tuple[int, tuple[str, ...]], Any] = field(
         default_factory=dict, compare=False, repr=False
     )
@@ -175,6 +179,31 @@ class Metrics:
                 "eventrules_rule_last_evaluated_timestamp_seconds",
                 "Unix time of each rule's last evaluation.",
                 ["rule"],
+                registry=registry,
+            ),
+            events_unmatched=Counter(
+                "eventrules_events_unmatched",
+                "Events that matched no workflow.",
+                ["topic"],
+                registry=registry,
+            ),
+            action_retries=Counter(
+                "eventrules_action_retries",
+                "Retry attempts of actions by tier and outcome (success, retrying, failed).",
+                ["tier", "outcome"],
+                registry=registry,
+            ),
+            stream_incidents=Counter(
+                "eventrules_stream_incidents",
+                "What a stream had to do to keep going: isolated (a record failed and was "
+                "dead-lettered), condemned, rewound, careful_partition, producer_replaced.",
+                ["stream", "kind"],
+                registry=registry,
+            ),
+            stream_stalled=Gauge(
+                "eventrules_stream_stalled",
+                "1 while a stream has input waiting and made no progress for stall_seconds.",
+                ["stream"],
                 registry=registry,
             ),
         )

@@ -120,6 +120,50 @@ class Settings(BaseSettings):
     )
     lag_interval_seconds: float = 5.0
     max_event_bytes: int = 1_048_576
+    stall_seconds: float = Field(
+        default=180.0,
+        gt=0,
+        description="/healthz fails once a stream has had input waiting and made no progress "
+        "for this long, so the orchestrator restarts a stuck worker.",
+    )
+    crash_guard_window: int = Field(
+        default=1000,
+        ge=0,
+        description="After a worker died, records its successor handles one at a time behind "
+        "a commit mark (0 turns the crash-loop guard off).",
+    )
+    crash_guard_limit: int = Field(
+        default=2,
+        ge=1,
+        description="Worker deaths a record may be in flight at before it is dead-lettered "
+        "(reason crash_loop).",
+    )
+    output_attempts: int = Field(
+        default=2,
+        ge=1,
+        description="Attempts an output the broker refuses for good gets before its input is "
+        "dead-lettered (reason output_rejected).",
+    )
+    dead_letter_max_bytes: int = Field(
+        default=990_000,
+        ge=10_000,
+        description="A dead letter larger than this keeps its headers and a truncated value.",
+    )
+    webhook_inline_budget_seconds: float = Field(
+        default=5.0,
+        ge=0,
+        description="Seconds of inline webhook attempts one batch may spend; past it, webhooks "
+        "go to the retry tiers without an inline attempt.",
+    )
+    retry_attempt_timeout_seconds: float = Field(
+        default=30.0,
+        gt=0,
+        description="Upper bound on one retried webhook attempt (the action's own timeout "
+        "applies below it).",
+    )
+    retry_concurrency: int = Field(
+        default=16, ge=1, description="Retried actions attempted at once by one worker."
+    )
     timezone: str = Field(default="UTC", description="Zone for dayOfWeek/hour facts and schedules.")
     extra_trigger_files: list[Path] = Field(
         default_factory=list, description="Operator trigger catalogs merged with the built-in one."

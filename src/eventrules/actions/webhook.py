@@ -87,6 +87,8 @@ class WebhookResult:
     duration_ms: float
     error: str | None
     response_body: str | None  # at most RESPONSE_BODY_LIMIT bytes, decoded leniently
+    # a failure another attempt may cure (timeout, connection, 429, 5xx): worth a retry later
+    retryable: bool = False
 
 
 @dataclass(frozen=True)
@@ -197,6 +199,7 @@ class WebhookExecutor:
             duration_ms=_elapsed_ms(started),
             error=None if ok else _describe_failure(attempt, attempts, request),
             response_body=attempt.response_body,
+            retryable=not ok and attempt.retryable,
         )
 
     def _prepare(self, request: WebhookRequest) -> _Prepared:

@@ -21,8 +21,8 @@ from eventrules.settings import Settings
 
 __all__ = ["executions"]
 
-_STATUS = click.Choice(["success", "failed", "partial"])
-_STYLE = {"success": "green", "failed": "red", "partial": "yellow"}
+_STATUS = click.Choice(["success", "failed", "partial", "retrying"])
+_STYLE = {"success": "green", "failed": "red", "partial": "yellow", "retrying": "cyan"}
 
 
 def _read_executions(settings: Settings, console: Console) -> list[dict[str, Any]]:

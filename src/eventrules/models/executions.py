@@ -24,7 +24,7 @@ __all__ = [
     "execution_status",
 ]
 
-ExecutionStatus = Literal["success", "failed", "partial"]
+ExecutionStatus = Literal["success", "failed", "partial", "retrying"]
 TriggeredBy = Literal["event", "manual", "replay", "schedule"]
 
 # Fixed namespace: the same (event, workflow, version) gives the same id on every worker, forever.
@@ -55,7 +55,9 @@ class ActionResult(BaseModel):
     action_id: str
     index: int = Field(ge=0)
     type: str
-    status: Literal["success", "failed", "skipped"]
+    # retrying: the first attempt failed and the action waits on a retry tier (see
+    # runtime/retries.py); its outcome is an action result record
+    status: Literal["success", "failed", "skipped", "retrying"]
     error: str | None = None
     duration_ms: float = Field(ge=0)
     attempts: int = Field(default=1, ge=0)
@@ -63,11 +65,15 @@ class ActionResult(BaseModel):
 
 
 def execution_status(action_statuses: list[str]) -> ExecutionStatus:
-    """success when every action succeeded, failed when none did, partial in between."""
+    """success when every action succeeded, retrying when none failed but some wait on a
+    retry, failed when none succeeded or waits, partial in between."""
     succeeded = sum(1 for status in action_statuses if status == "success")
+    retrying = sum(1 for status in action_statuses if status == "retrying")
     if succeeded == len(action_statuses):
         return "success"
-    return "failed" if succeeded == 0 else "partial"
+    if retrying and succeeded + retrying == len(action_statuses):
+        return "retrying"
+    return "failed" if succeeded == 0 and retrying == 0 else "partial"
 
 
 class ExecutionRecord(BaseModel):

@@ -14,7 +14,7 @@ from datetime import UTC, datetime
 from typing import Any, cast
 
 import orjson
-from confluent_kafka import Message, Producer
+from confluent_kafka import KafkaException, Message, Producer
 
 from eventrules.errors import KafkaError, NotFoundError, OperationError
 from eventrules.kafka.clients import producer_config, read_to_end
@@ -107,6 +107,12 @@ def choose_dead_letters(
     unroutable = [letter.offset for letter in chosen if "source.topic" not in letter.info]
     if unroutable:
         raise OperationError(f"dead letter(s) {unroutable} carry no dlq.source.topic")
+    truncated = [letter.offset for letter in chosen if letter.info.get("truncated") == "true"]
+    if truncated:
+        raise OperationError(
+            f"dead letter(s) {truncated} were truncated to fit the dlq topic; their original "
+            "value is gone (dlq.original.size and dlq.original.sha256 identify it)"
+        )
     return chosen
 
 
@@ -126,41 +132,56 @@ def replay_dead_letters(
 ) -> None:
     """Send each dead letter back to its source topic with its original key, value and headers
     (``dlq.*`` dropped, ``eventrules-replayed-from: dlq@<offset>`` added), then record the
-    replay with a marker. Raises KafkaError if anything was not delivered."""
+    replay with a marker. Each letter on its own: one that cannot be sent (its topic is gone,
+    it is too large) does not stop the others. Raises KafkaError naming every letter that was
+    not replayed."""
     producer = Producer(producer_config(settings.kafka_client_config()))
+    who = by or getpass.getuser()
+    failed: list[str] = []
+    for letter in chosen:
+        target = letter.info["source.topic"]
+        problem = _send_one(producer, target, letter.key, letter.value, _replay_headers(letter))
+        if problem is None:
+            # The event first, then the marker: a crash in between leaves an unrecorded replay
+            # (visible as not replayed, safe to repeat: ids are the original ones), never a
+            # recorded replay that did not happen.
+            marker = {
+                "replayed_at": datetime.now(UTC).isoformat(timespec="seconds"),
+                "to_topic": target,
+                "by": who,
+            }
+            problem = _send_one(
+                producer,
+                settings.topic("dlq"),
+                f"{_MARKER_KEY_PREFIX}{letter.offset}".encode(),
+                orjson.dumps(marker),
+                [(MARKER_HEADER, cast(bytes | None, b"replayed"))],
+            )
+        if problem is not None:
+            failed.append(f"dlq@{letter.offset}: {problem}")
+    if failed:
+        done = len(chosen) - len(failed)
+        raise KafkaError(f"replayed {done} of {len(chosen)}; not replayed: {'; '.join(failed)}")
+
+
+def _send_one(
+    producer: Producer,
+    topic: str,
+    key: bytes | None,
+    value: bytes | None,
+    headers: list[tuple[str, str | bytes | None]],
+) -> str | None:
+    """Produce one record and wait for it; the problem, or None once it is delivered."""
     failures: list[str] = []
 
     def delivered(error: Any, message: Message) -> None:
         if error is not None:
-            failures.append(f"{message.topic()}: {error}")
+            failures.append(str(error))
 
-    who = by or getpass.getuser()
-    for letter in chosen:
-        target = letter.info["source.topic"]
-        producer.produce(
-            target,
-            key=letter.key,
-            value=letter.value,
-            headers=_replay_headers(letter),
-            on_delivery=delivered,
-        )
-        # The event first, then the marker: a crash in between leaves an unrecorded replay
-        # (visible as not replayed, safe to repeat: ids are the original ones), never a
-        # recorded replay that did not happen.
-        if producer.flush(30) or failures:
-            break
-        marker = {
-            "replayed_at": datetime.now(UTC).isoformat(timespec="seconds"),
-            "to_topic": target,
-            "by": who,
-        }
-        producer.produce(
-            settings.topic("dlq"),
-            key=f"{_MARKER_KEY_PREFIX}{letter.offset}".encode(),
-            value=orjson.dumps(marker),
-            headers=[(MARKER_HEADER, b"replayed")],
-            on_delivery=delivered,
-        )
-    remaining = producer.flush(30)
-    if remaining or failures:
-        raise KafkaError(f"replay incomplete: {failures or f'{remaining} undelivered'}")
+    try:
+        producer.produce(topic, key=key, value=value, headers=headers, on_delivery=delivered)
+    except (KafkaException, BufferError) as exc:
+        return str(exc)
+    if producer.flush(30):
+        return "not delivered in 30s"
+    return failures[0] if failures else None

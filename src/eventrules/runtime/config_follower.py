@@ -11,7 +11,7 @@ import logging
 from collections.abc import Callable
 from typing import Any
 
-from confluent_kafka import Consumer, TopicPartition
+from confluent_kafka import Consumer, Message, TopicPartition
 
 from eventrules.errors import TopicError
 from eventrules.kafka.clients import consumer_config, private_group, watermarks
@@ -63,6 +63,16 @@ class ConfigFollower:
         consumer.assign([TopicPartition(self.topic, p, _OFFSET_BEGINNING) for p in partitions])
         return consumer, ends
 
+    def _apply(self, message: Message) -> None:
+        # ConfigTable.apply rejects bad content itself; this is the last line of defence, so
+        # that no record can stop the follower (and with it the ready gate).
+        try:
+            self.table.apply(message.key(), message.value())
+        except Exception:
+            log.exception("config: the record at offset %s was rejected", message.offset())
+            if self.table.metrics is not None:
+                self.table.metrics.config_rejects.labels("unknown", "internal_error").inc()
+
     def _caught_up(self, consumer: Consumer, ends: dict[int, int]) -> bool:
         positions = consumer.position([TopicPartition(self.topic, p) for p in ends])
         # A position below 0 means "nothing read yet": caught up only if the partition is empty.
@@ -83,6 +93,6 @@ class ConfigFollower:
                 messages = await asyncio.to_thread(consumer.consume, 2000, 0.2)
                 for message in messages:
                     if message.error() is None:
-                        self.table.apply(message.key(), message.value())
+                        self._apply(message)
         finally:
             await asyncio.to_thread(consumer.close)

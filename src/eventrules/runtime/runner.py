@@ -2,6 +2,13 @@
 
 Transport-agnostic: outputs go through a :class:`Sender` (the stream's producer in the worker,
 a plain producer for manual runs from the CLI), so the same code serves both.
+
+Webhooks with a retry queue (the worker): one attempt inline, bounded by what is left of the
+batch's inline budget; a retryable failure goes to the first retry tier and the action is
+``retrying`` in the execution record (:mod:`eventrules.runtime.retries`). Once a batch has
+spent its budget, its remaining webhooks go to the retry tier without an inline attempt, so a
+receiver that hangs costs the stream at most the budget per batch. Without a queue (manual
+runs), the executor retries inline as before.
 """
 
 from __future__ import annotations
@@ -14,7 +21,7 @@ from typing import Any, Literal
 
 import orjson
 
-from eventrules.actions.webhook import WebhookExecutor, WebhookRequest
+from eventrules.actions.webhook import WebhookExecutor
 from eventrules.errors import PoisonEventError
 from eventrules.kafka.records import Record
 from eventrules.metrics import Metrics
@@ -27,6 +34,7 @@ from eventrules.models.executions import (
     execution_status,
 )
 from eventrules.runtime.deadletters import DeadLetterWriter, Sender
+from eventrules.runtime.retries import RetryQueue, webhook_request
 from eventrules.settings import TopicNames
 from eventrules.workflows.engine import Engine
 from eventrules.workflows.plan import Plan, PlannedWorkflow, RenderedAction
@@ -65,6 +73,8 @@ class WorkflowRunner:
         dead_letters: DeadLetterWriter | None = None,
         max_event_bytes: int = DEFAULT_MAX_EVENT_BYTES,
         clock: Callable[[], datetime] = lambda: datetime.now(UTC),
+        retries: RetryQueue | None = None,
+        inline_budget_seconds: float = 5.0,
     ) -> None:
         self.engine = engine
         self.topics = topics
@@ -74,6 +84,13 @@ class WorkflowRunner:
         self.dead_letter = dead_letters or DeadLetterWriter(topics.dlq, sender, metrics)
         self.max_event_bytes = max_event_bytes
         self.clock = clock
+        self.retries = retries
+        self.inline_budget_seconds = inline_budget_seconds
+        self._inline_spent = 0.0
+
+    def begin_batch(self) -> None:
+        """A new batch: its webhooks get a fresh inline budget."""
+        self._inline_spent = 0.0
 
     async def handle(self, record: Record) -> list[dict[str, Any]]:
         """Process one consumed record; poison goes to the dead-letter topic. Never raises for
@@ -94,6 +111,9 @@ class WorkflowRunner:
         except Exception as exc:  # the engine is total; this is a last line of defence
             log.exception("engine failed on event %s", event.id, extra={"event_id": event.id})
             await self.dead_letter(record, "engine_error", repr(exc))
+            return []
+        if not plan.workflows:
+            self.metrics.count(self.metrics.events_unmatched, record.topic)
             return []
         return [await self.execute(planned, event, "event") for planned in plan.workflows]
 
@@ -173,11 +193,14 @@ class WorkflowRunner:
         topic: str | None = None
         attempts = 1
         error: str | None = action.error
+        retrying = False
         try:
             if error is not None:
                 attempts = 0
             elif action.type == "call_webhook":
-                attempts, error = await self._call_webhook(action, this_id)
+                attempts, error, retrying = await self._call_webhook(
+                    action, planned, event, run_id, this_id
+                )
             else:
                 topic = self.topics(ACTION_TOPICS.get(action.type, _DEFAULT_ACTION_TOPIC))
                 # The ActionMessage fields, as a dict: the model documents and tests the shape,
@@ -208,7 +231,9 @@ class WorkflowRunner:
             )
             error = f"{type(exc).__name__}: {exc}"
         seconds = time.perf_counter() - started
-        status: Literal["success", "failed"] = "success" if error is None else "failed"
+        status: Literal["success", "failed", "retrying"] = (
+            "success" if error is None else "retrying" if retrying else "failed"
+        )
         self.metrics.count(self.metrics.actions, action.type, status)
         self.metrics.child(self.metrics.action_duration, action.type).observe(seconds)
         # The ActionResult fields (see execute on why a dict).
@@ -223,21 +248,67 @@ class WorkflowRunner:
             "topic": topic,
         }
 
-    async def _call_webhook(self, action: RenderedAction, this_id: str) -> tuple[int, str | None]:
+    async def _call_webhook(
+        self,
+        action: RenderedAction,
+        planned: PlannedWorkflow,
+        event: Event,
+        run_id: str,
+        this_id: str,
+    ) -> tuple[int, str | None, bool]:
+        """``(attempts, error, retrying)`` of a ``call_webhook`` action."""
         if self.webhooks is None:
-            return 0, "webhooks are not configured on this worker"
-        params = action.params
+            return 0, "webhooks are not configured on this worker", False
+        request = webhook_request(action.params, this_id)
+        if self.retries is None:
+            result = await self.webhooks.call(request)
+            self.metrics.webhook_retries.inc(max(0, result.attempts - 1))
+            return result.attempts, None if result.ok else result.error, False
+        left = self.inline_budget_seconds - self._inline_spent
+        if left <= 0 and request.max_attempts > 1:
+            error = "deferred: this batch spent its inline webhook budget"
+            await self._defer(self._envelope(action, planned, event, run_id, this_id), 0, error)
+            return 0, error, True
+        started = time.perf_counter()
         result = await self.webhooks.call(
-            WebhookRequest(
-                url=params["url"],
-                method=params.get("method", "POST"),
-                headers=params.get("headers") or {},
-                body=params.get("body"),
-                timeout_seconds=float(params.get("timeout_seconds", 10.0)),
-                max_attempts=int(params.get("max_attempts", 3)),
-                secret_name=params.get("secret"),
-                message_id=this_id,
+            webhook_request(
+                action.params,
+                this_id,
+                max_attempts=1,
+                timeout_seconds=max(0.001, min(request.timeout_seconds, left)),
             )
         )
-        self.metrics.webhook_retries.inc(max(0, result.attempts - 1))
-        return result.attempts, None if result.ok else result.error
+        self._inline_spent += time.perf_counter() - started
+        if result.ok:
+            return result.attempts, None, False
+        if result.retryable and result.attempts < request.max_attempts:
+            envelope = self._envelope(action, planned, event, run_id, this_id)
+            await self._defer(envelope, result.attempts, result.error)
+            return result.attempts, f"{result.error}; retrying", True
+        return result.attempts, result.error, False
+
+    @staticmethod
+    def _envelope(
+        action: RenderedAction, planned: PlannedWorkflow, event: Event, run_id: str, this_id: str
+    ) -> dict[str, Any]:
+        params = action.params
+        return {
+            "action_id": this_id,
+            "execution_id": run_id,
+            "workflow_id": planned.workflow_id,
+            "workflow_version": planned.version,
+            "action_type": action.type,
+            "event_id": event.id,
+            "event_type": event.type,
+            "request": {
+                name: params[name]
+                for name in ("url", "method", "headers", "body", "timeout_seconds", "secret")
+                if name in params
+            },
+            "max_attempts": int(params.get("max_attempts", 3)),
+        }
+
+    async def _defer(self, envelope: dict[str, Any], attempts: int, error: str | None) -> None:
+        if self.retries is not None:
+            await self.retries.defer({**envelope, "attempts": attempts, "last_error": error})
+            self.metrics.webhook_retries.inc()

@@ -178,6 +178,8 @@ class Scheduler:
         self.source = f"eventrules/scheduler/{group_id}"
         self.leader = False
         self.emitted = 0
+        # schedules whose cron could not be evaluated (logged once, skipped until they can)
+        self.failing: set[str] = set()
         self._state: dict[str, datetime] | None = None  # None: not loaded since leadership began
         self._stopping = False
         self._producer: Producer | None = None
@@ -231,6 +233,9 @@ class Scheduler:
                     self._state = None
                     if self._producer is not None and exc.args[0].fatal():
                         self._producer = None
+                except Exception as exc:  # a broker away while loading state, or a bug
+                    log.warning("scheduler: %s; state will be reloaded", exc)
+                    self._state = None
         finally:
             await asyncio.to_thread(self._close)
 
@@ -256,11 +261,22 @@ class Scheduler:
         if self._state is None:
             self._state = self._load_state()
         now = self.clock()
-        for tick in due_ticks(self.schedules(), self._state, now, self.timezone):
-            if not self.leader:  # revoked by the poll of a previous iteration
-                return
-            self._write(self._producer, tick, now)
-            self._state[tick.schedule.key] = tick.period_start
+        for schedule in self.schedules():
+            try:
+                ticks = due_ticks([schedule], self._state, now, self.timezone)
+            except Exception as exc:  # one schedule's cron must not stop the others
+                if schedule.key not in self.failing:
+                    log.error(
+                        "scheduler: schedule %s (%r) fails: %s", schedule.key, schedule.cron, exc
+                    )
+                self.failing.add(schedule.key)
+                continue
+            self.failing.discard(schedule.key)
+            for tick in ticks:
+                if not self.leader:  # revoked by the poll of a previous iteration
+                    return
+                self._write(self._producer, tick, now)
+                self._state[tick.schedule.key] = tick.period_start
 
     def _write(self, producer: Producer, tick: Tick, now: datetime) -> None:
         producer.begin_transaction()

@@ -10,20 +10,35 @@ Delivery per batch:
   flushed and every acknowledged batch committed, so the new owner starts where we stopped.
 * ``exactly_once``: the batch's outputs and its offsets go into one Kafka transaction
   (KIP-447: the transaction is fenced by the consumer group's generation), so read_committed
-  consumers see each output once even across crashes and rebalances.
+  consumers see each output once even across crashes and rebalances. A transaction that
+  failed is aborted, a producer that was fenced or failed fatally is replaced, and the batch
+  is retried, so the stream resumes by itself once the broker is back.
 
-If the outputs of a batch cannot be delivered (a broker gone for longer than the producer's
-retries), that batch and every later one are rewound and retried: nothing is committed that
-was not delivered.
+No record stops the stream:
+
+* whatever handling one record raises sends that record to the dead-letter topic
+  (:meth:`DeadLetterWriter.failed`) and the stream goes on with the next;
+* an output the broker refuses for good (too large, an illegal or unknown topic, no
+  authorisation) is retried ``output_attempts`` times in all, then its input record is
+  dead-lettered (reason ``output_rejected``) when the batch is run again; outputs that could
+  not be delivered for a passing reason (a broker gone for longer than the producer's retries)
+  rewind that batch and every later one and retry them: nothing is committed that was not
+  delivered;
+* a record that was in flight when two workers died (what no handler can catch: an OOM kill,
+  a segfault, a hang) is dead-lettered with reason ``crash_loop`` (:mod:`.crash_guard`).
+
+Delay topics (the retry tiers) give a ``due_at`` gate: a record not due yet pauses its
+partition until it is, without holding up the poll loop.
 """
 
 from __future__ import annotations
 
 import asyncio
 import logging
+import time
 import uuid
 from collections import deque
-from collections.abc import Callable
+from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, field
 from typing import Any, cast
 
@@ -31,14 +46,25 @@ from confluent_kafka import Consumer, KafkaError, KafkaException, Message, Produ
 
 from eventrules.kafka.clients import consumer_config, producer_config
 from eventrules.kafka.records import Headers, Record
-from eventrules.kafka.sender import DeliveryReports, KafkaSender
+from eventrules.kafka.sender import DeliveryFailure, DeliveryReports, KafkaSender
+from eventrules.runtime.crash_guard import MARK_CLEAN, MARK_RUN, Careful, assess, try_mark
+from eventrules.runtime.deadletters import DeadLetterWriter
 
 __all__ = ["StreamLoop", "stream_producer_config", "stream_sender"]
 
 log = logging.getLogger(__name__)
 
-Handler = Callable[[Record], Any]
+Handler = Callable[[Record], Awaitable[Any]]
 Partition = tuple[str, int]
+Source = tuple[str, int, int]
+
+# How long a batch may hold the event loop before it lets the web server answer.
+_YIELD_EVERY_SECONDS = 0.05
+# Bounded bookkeeping of condemned records and output attempts.
+_MAX_TRACKED = 10_000
+# Each attempt to abort a transaction or replace the producer waits at most this long, so
+# the consumer is polled (and stays in its group) while the broker is away.
+_RECOVERY_TIMEOUT = 10.0
 
 
 def stream_producer_config(
@@ -47,7 +73,7 @@ def stream_producer_config(
     """The settings of a stream's producer: transactional in exactly-once mode."""
     return producer_config(
         client_config,
-        # One transactional id per process; KIP-447 fencing uses the group generation, so ids
+        # One transactional id per producer; KIP-447 fencing uses the group generation, so ids
         # need not be tied to partitions.
         transactional_id=f"{group_id}-{uuid.uuid4().hex}" if exactly_once else None,
         extra={"linger.ms": 5},
@@ -87,6 +113,10 @@ def _record(message: Message) -> Record:
     )
 
 
+def _partition(message: Message) -> Partition:
+    return (message.topic() or "", message.partition() or 0)
+
+
 @dataclass(slots=True)
 class _InFlight:
     """A processed batch whose outputs the broker has not all acknowledged yet."""
@@ -120,8 +150,23 @@ class StreamLoop:
     # the producer (wrapped) outputs go through: given when what the handler sends through was
     # built first (see stream_sender), else made here
     output: KafkaSender | None = None
-    # called after each batch is handled (the worker applies its metric counts there)
+    # called before and after each batch is handled (the worker applies its metric counts)
+    on_batch_start: Callable[[], None] | None = None
     on_batch_end: Callable[[], None] | None = None
+    # where a record whose handling failed goes; without one, a failure stops the stream
+    dead_letters: DeadLetterWriter | None = None
+    # attempts an output refused for good gets before its input is dead-lettered
+    output_attempts: int = 2
+    # crash-loop guard: records handled one at a time after an owner died, and the deaths
+    # a record may be in flight at before it is dead-lettered
+    crash_window: int = 1000
+    crash_limit: int = 2
+    # delay topics: when a record becomes due (epoch seconds; None: now)
+    due_at: Callable[[Record], float | None] | None = None
+    # records of one batch handled at once (1: in order)
+    concurrency: int = 1
+    # told what the loop had to do (isolated, condemned, rewound, ...): the worker counts it
+    on_event: Callable[[str], None] | None = None
     assigned: set[Partition] = field(default_factory=set)
     last_offsets: dict[Partition, int] = field(default_factory=dict)
     batches: int = 0
@@ -129,6 +174,14 @@ class StreamLoop:
     def __post_init__(self) -> None:
         self._stopping = False
         self._in_flight: deque[_InFlight] = deque()
+        # records to dead-letter instead of handling when they come round again
+        self.condemned: dict[Source, tuple[str, str]] = {}
+        self._output_failures: dict[Source, int] = {}
+        self._careful: dict[Partition, Careful] = {}
+        self._paused: dict[Partition, float] = {}
+        # exactly-once: what the producer needs before the next transaction
+        self._producer_state: str = "ok"  # ok | abort | replace
+        self.progress_at = time.monotonic()
         self.sender = self.output or KafkaSender(
             self.make_producer(
                 stream_producer_config(self.client_config, self.group_id, self.exactly_once)
@@ -155,24 +208,105 @@ class StreamLoop:
             )
         )
 
+    def _count(self, what: str) -> None:
+        if self.on_event is not None:
+            self.on_event(what)
+
+    # group membership ---------------------------------------------------------------------
+
     def _on_assign(self, consumer: Consumer, partitions: list[TopicPartition]) -> None:
         self.assigned = {(tp.topic, tp.partition) for tp in partitions}
+        self._paused = {}
+        self.progress_at = time.monotonic()
         log.info("assigned %s", sorted(self.assigned))
+        self._read_marks(partitions)
+
+    def _read_marks(self, partitions: list[TopicPartition]) -> None:
+        """The crash-loop guard: a partition whose last owner died is handled carefully."""
+        if not partitions:
+            return
+        try:
+            committed = self.consumer.committed(partitions, timeout=10)
+        except KafkaException as exc:
+            log.warning("could not read committed offsets (%s); crash guard skipped", exc)
+            return
+        for tp in committed:
+            careful = assess(tp.offset, tp.metadata, window=self.crash_window)
+            key = (tp.topic, tp.partition)
+            if careful is None:
+                self._careful.pop(key, None)
+                continue
+            self._careful[key] = careful
+            self._count("careful_partition")
+            log.warning(
+                "%s[%d]: its last owner died at offset %d or later (mark %r); the next %d "
+                "records are handled one at a time",
+                tp.topic,
+                tp.partition,
+                tp.offset,
+                tp.metadata,
+                careful.remaining,
+            )
 
     def _on_revoke(self, consumer: Consumer, partitions: list[TopicPartition]) -> None:
         # Runs inside consumer.poll, between batches: settle what is in flight and commit it
         # before the partitions go, so their new owner starts after everything we delivered.
         log.info("revoked %s", sorted((tp.topic, tp.partition) for tp in partitions))
         self._settle()
+        self._hand_over(partitions)
         self.assigned = set()
+        self._paused = {}
+
+    def _hand_over(self, partitions: list[TopicPartition]) -> None:
+        """Mark the commits of partitions we give up as a clean hand-over (see crash_guard);
+        a partition still careful keeps saying its last owner died."""
+        try:
+            committed = self.consumer.committed(partitions, timeout=10)
+            clean = [
+                TopicPartition(tp.topic, tp.partition, tp.offset, metadata=MARK_CLEAN)
+                for tp in committed
+                if tp.offset >= 0
+                and tp.metadata != MARK_CLEAN
+                and (tp.topic, tp.partition) not in self._careful
+            ]
+            if clean:
+                self.consumer.commit(offsets=clean, asynchronous=False)
+        except KafkaException as exc:
+            log.warning("could not mark the hand-over as clean (%s)", exc)
 
     def stop(self) -> None:
         self._stopping = True
 
+    # health -------------------------------------------------------------------------------
+
+    def lag(self) -> int:
+        """Records waiting on the partitions we hold and have not paused (cached watermarks)."""
+        held = [TopicPartition(t, p) for t, p in self.assigned if (t, p) not in self._paused]
+        if not held:
+            return 0
+        try:
+            positions = self.consumer.position(held)
+        except KafkaException:
+            return 0
+        waiting = 0
+        for tp in positions:
+            if tp.offset < 0:
+                continue
+            marks = self.consumer.get_watermark_offsets(tp, cached=True)
+            if marks is not None and marks[1] >= 0:
+                waiting += max(0, marks[1] - tp.offset)
+        return waiting
+
+    def stalled(self, seconds: float) -> bool:
+        """True when records are waiting and no batch went through for ``seconds``."""
+        return time.monotonic() - self.progress_at > seconds and self.lag() > 0
+
+    # the loop -----------------------------------------------------------------------------
+
     async def run(self) -> None:
         """Consume until :meth:`stop`; then settle, commit and leave the group cleanly."""
         if self.exactly_once:
-            await asyncio.to_thread(self.producer.init_transactions, 60)
+            await asyncio.to_thread(self._init_transactions)
         self.consumer.subscribe(self.topics, on_assign=self._on_assign, on_revoke=self._on_revoke)
         try:
             while not self._stopping:
@@ -185,8 +319,20 @@ class StreamLoop:
                     await self._process(batch)
                 elif self._in_flight:
                     await self._after_batch()
+                elif self.lag() == 0:
+                    self.progress_at = time.monotonic()
         finally:
             await asyncio.to_thread(self._close)
+
+    def _init_transactions(self) -> None:
+        while not self._stopping:
+            try:
+                self.producer.init_transactions(_RECOVERY_TIMEOUT)
+                return
+            except KafkaException as exc:
+                log.warning("initialising transactions failed (%s); retrying", exc.args[0])
+                if exc.args[0].fatal():
+                    self._replace_producer(init=False)
 
     def _next_batch(self) -> list[Message]:
         """Wait a little for the first record, then take what is already fetched.
@@ -195,6 +341,7 @@ class StreamLoop:
         would add up to the timeout to every event's latency at moderate rates. The producer is
         polled on both sides so acknowledgements (and with them commits) are not held back.
         """
+        self._resume_due()
         self.producer.poll(0)
         first = self.consumer.poll(0.02 if self._in_flight else 0.2)
         self.producer.poll(0)
@@ -204,6 +351,7 @@ class StreamLoop:
 
     def _close(self) -> None:
         self._settle()
+        self._hand_over([TopicPartition(t, p) for t, p in self.assigned])
         self.producer.flush(10)
         self.consumer.close()
 
@@ -217,6 +365,27 @@ class StreamLoop:
         return True
 
     async def _process(self, batch: list[Message]) -> None:
+        if self.due_at is not None:
+            batch = self._hold_back_not_due(batch, self.due_at)
+        careful = [m for m in batch if _partition(m) in self._careful] if self._careful else []
+        if not careful:
+            if batch:
+                await self._process_batch(batch)
+            return
+        normal = [m for m in batch if _partition(m) not in self._careful]
+        if normal:
+            await self._process_batch(normal)
+        tail: list[Message] = []
+        for message in careful:
+            # a window that ends mid-batch: the rest of its partition goes normally, after it
+            if _partition(message) in self._careful:
+                await self._process_carefully(message)
+            else:
+                tail.append(message)
+        if tail:
+            await self._process_batch(tail)
+
+    async def _process_batch(self, batch: list[Message]) -> None:
         if self.exactly_once:
             await self._process_transaction(batch)
             return
@@ -230,10 +399,162 @@ class StreamLoop:
             await asyncio.to_thread(self._await_oldest)
         await self._after_batch()
 
+    async def _process_carefully(self, message: Message) -> None:
+        """Handle one record of a careful partition behind its own ``try`` mark."""
+        key = _partition(message)
+        offset = message.offset() or 0
+        guard = self._careful[key]
+        await asyncio.to_thread(self._drain)
+        deaths = guard.deaths(offset)
+        if deaths >= self.crash_limit:
+            self.condemned[(key[0], key[1], offset)] = (
+                "crash_loop",
+                f"in flight when a worker died, {deaths} times",
+            )
+        elif not await asyncio.to_thread(self._commit_mark, key, offset, deaths):
+            return  # not marked, not handled: it comes round again
+        await self._process_batch([message])
+        await asyncio.to_thread(self._drain)
+        guard.remaining -= 1
+        if guard.remaining <= 0 and self._careful.get(key) is guard:
+            del self._careful[key]
+            log.info("%s[%d]: careful window over", *key)
+
+    def _commit_mark(self, key: Partition, offset: int, deaths: int) -> bool:
+        mark = TopicPartition(key[0], key[1], offset, metadata=try_mark(offset, deaths))
+        try:
+            self.consumer.commit(offsets=[mark], asynchronous=False)
+            return True
+        except KafkaException as exc:
+            log.warning("could not commit the crash-guard mark (%s); will retry", exc)
+            self._seek_assigned({key: offset})
+            return False
+
+    def _drain(self) -> None:
+        """Deliver and commit everything in flight (at-least-once), rewinding what failed."""
+        if not self._in_flight:
+            return
+        self.producer.flush(self.flush_timeout)
+        if not self._commit_acknowledged(wait=True):
+            self._rewind()
+
     def _await_oldest(self) -> None:
         oldest = self._in_flight[0].reports
         while not oldest.settled and not self._stopping:
             self.producer.poll(0.05)
+
+    # handling records ---------------------------------------------------------------------
+
+    async def _handle_all(self, batch: list[Message]) -> None:
+        if self.on_batch_start is not None:
+            self.on_batch_start()
+        if self.concurrency > 1:
+            gate = asyncio.Semaphore(self.concurrency)
+
+            async def one(message: Message) -> None:
+                async with gate:
+                    await self._handle_one(message)
+
+            await asyncio.gather(*(one(message) for message in batch))
+        else:
+            clock = time.perf_counter
+            held_since = clock()
+            for message in batch:
+                await self._handle_one(message)
+                if clock() - held_since > _YIELD_EVERY_SECONDS:
+                    # Let the web server answer (/healthz) between records of a long batch.
+                    await asyncio.sleep(0)
+                    held_since = clock()
+        if self.on_batch_end is not None:
+            self.on_batch_end()
+
+    async def _handle_one(self, message: Message) -> None:
+        record = _record(message)
+        source = (record.topic, record.partition, record.offset)
+        self.sender.attribute_to(source)
+        condemned = self.condemned.get(source)
+        try:
+            if condemned is not None and self.dead_letters is not None:
+                await self.dead_letters(record, *condemned)
+                self._count("condemned")
+            else:
+                await self.handle(record)
+        except Exception as exc:  # no record may stop the stream: it is dead-lettered
+            if self.dead_letters is None:
+                raise
+            log.exception("%s[%d]@%d failed; dead-lettered", *source)
+            self._count("isolated")
+            try:
+                await self.dead_letters.failed(record, exc)
+            except Exception as dead:  # the dlq refuses it too: retry the batch, lose nothing
+                log.error("dead-lettering %s[%d]@%d failed: %s", *source, dead)
+                self.sender.reports.failures.append(
+                    DeliveryFailure(self.dead_letters.topic, str(dead), False, source)
+                )
+        finally:
+            self.sender.attribute_to(None)
+
+    def _condemn_refused(self, failures: list[DeliveryFailure]) -> None:
+        """Inputs whose outputs the broker refused for good: dead-lettered once attempts run
+        out (the dead-letter topic's own failures are always retried)."""
+        dlq = self.dead_letters.topic if self.dead_letters is not None else None
+        for failure in failures:
+            if not failure.permanent or failure.source is None or failure.topic == dlq:
+                continue
+            attempts = self._output_failures.get(failure.source, 0) + 1
+            self._output_failures[failure.source] = attempts
+            if attempts >= self.output_attempts:
+                self.condemned[failure.source] = (
+                    "output_rejected",
+                    f"output refused {attempts} times: {failure}",
+                )
+        for tracked in (self._output_failures, self.condemned):
+            while len(tracked) > _MAX_TRACKED:
+                del tracked[next(iter(tracked))]
+
+    # delay topics -------------------------------------------------------------------------
+
+    def _hold_back_not_due(
+        self, batch: list[Message], due_at: Callable[[Record], float | None]
+    ) -> list[Message]:
+        """The records that are due; a partition whose next record is not is paused until it
+        is and rewound to that record."""
+        now = time.time()
+        due: list[Message] = []
+        held: set[Partition] = set()
+        for message in batch:
+            key = _partition(message)
+            if key in held:
+                continue
+            try:
+                when = due_at(_record(message))
+            except Exception:  # an unreadable due time is due: handling dead-letters it
+                when = None
+            if when is None or when <= now:
+                due.append(message)
+                continue
+            held.add(key)
+            tp = TopicPartition(key[0], key[1], message.offset() or 0)
+            try:
+                self.consumer.pause([tp])
+                self.consumer.seek(tp)
+            except KafkaException as exc:
+                log.warning("could not hold back %s[%d]: %s", *key, exc)
+                continue
+            self._paused[key] = when
+        return due
+
+    def _resume_due(self) -> None:
+        if not self._paused:
+            return
+        now = time.time()
+        due = [key for key, when in self._paused.items() if when <= now]
+        if due:
+            for key in due:
+                del self._paused[key]
+            self.consumer.resume([TopicPartition(t, p) for t, p in due])
+
+    # at-least-once commits ----------------------------------------------------------------
 
     def _commit_acknowledged(self, *, wait: bool = False) -> bool:
         """Commit the batches acknowledged so far, oldest first (asynchronously unless ``wait``).
@@ -248,14 +569,14 @@ class StreamLoop:
             if done.reports.failures:
                 log.error(
                     "outputs not delivered, the batch will be retried: %s",
-                    done.reports.failures[:5],
+                    [str(failure) for failure in done.reports.failures[:5]],
                 )
                 delivered = False
                 break
             self._in_flight.popleft()
             offsets.update(done.after)
         if offsets:
-            commit = [TopicPartition(t, p, o) for (t, p), o in offsets.items()]
+            commit = [TopicPartition(t, p, o, metadata=MARK_RUN) for (t, p), o in offsets.items()]
             try:
                 # Stored offsets are committed by librdkafka's own thread every
                 # auto.commit.interval.ms (and on revoke and close): an asynchronous commit() from
@@ -269,6 +590,7 @@ class StreamLoop:
             else:
                 for key, offset in offsets.items():
                     self.last_offsets[key] = offset - 1
+                self.progress_at = time.monotonic()
         return delivered
 
     async def _after_batch(self) -> None:
@@ -282,7 +604,9 @@ class StreamLoop:
         for batch in self._in_flight:
             for key, offset in batch.first.items():
                 start[key] = min(offset, start.get(key, offset))
+            self._condemn_refused(batch.reports.failures)
         self._in_flight.clear()
+        self._count("rewound")
         self._seek_assigned(start)
 
     def _settle(self) -> None:
@@ -297,45 +621,95 @@ class StreamLoop:
         # owner of its partitions, or by us after a restart.
         self._in_flight.clear()
 
-    async def _handle_all(self, batch: list[Message]) -> None:
-        handle = self.handle
-        for message in batch:
-            await handle(_record(message))
-        if self.on_batch_end is not None:
-            self.on_batch_end()
+    # exactly-once -------------------------------------------------------------------------
 
     async def _process_transaction(self, batch: list[Message]) -> None:
-        # Delivery is the transaction's business here; a fresh count keeps reports from piling up.
-        self.sender.next_batch()
-        self.producer.begin_transaction()
-        await self._handle_all(batch)
         first, after = _bounds(batch)
-        offsets = [TopicPartition(t, p, o) for (t, p), o in after.items()]
-        if not await asyncio.to_thread(self._commit_transaction, offsets):
+        if not await asyncio.to_thread(self._producer_ready):
+            await asyncio.to_thread(self._seek_assigned, first)
+            return
+        # Delivery is the transaction's business here; a fresh count keeps reports from piling up.
+        reports = self.sender.next_batch()
+        try:
+            self.producer.begin_transaction()
+        except KafkaException as exc:
+            self._transaction_failed(exc, "beginning")
+            await asyncio.to_thread(self._seek_assigned, first)
+            return
+        await self._handle_all(batch)
+        offsets = [TopicPartition(t, p, o, metadata=MARK_RUN) for (t, p), o in after.items()]
+        if not await asyncio.to_thread(self._commit_transaction, offsets, reports):
             await asyncio.to_thread(self._seek_assigned, first)
             return
         self.batches += 1
+        self.progress_at = time.monotonic()
         for key, offset in after.items():
             self.last_offsets[key] = offset - 1
 
-    def _commit_transaction(self, offsets: list[TopicPartition]) -> bool:
+    def _commit_transaction(self, offsets: list[TopicPartition], reports: DeliveryReports) -> bool:
         """Commit the batch's transaction; False when it must be processed again."""
         try:
+            if reports.failures:
+                # a dead letter that could not be queued: nothing of this batch may count
+                raise KafkaException(KafkaError(KafkaError._FAIL, "an output was not queued"))
             metadata = self.consumer.consumer_group_metadata()
             self.producer.send_offsets_to_transaction(offsets, metadata, self.flush_timeout)
             self.producer.commit_transaction(self.flush_timeout)
             return True
         except KafkaException as exc:
-            error = exc.args[0]
-            log.error("committing a transaction failed (%s); the batch will be retried", error)
-            if error.txn_requires_abort():
-                self.producer.abort_transaction(self.flush_timeout)
-            elif not error.retriable():
-                raise
+            self.producer.poll(0)  # run the delivery callbacks that say which outputs failed
+            self._condemn_refused(reports.failures)
+            self._transaction_failed(exc, "committing")
             return False
+
+    def _transaction_failed(self, exc: KafkaException, doing: str) -> None:
+        error = exc.args[0]
+        log.error("%s a transaction failed (%s); the batch will be retried", doing, error)
+        if error.fatal() or error.code() in (KafkaError._FENCED, KafkaError.PRODUCER_FENCED):
+            self._producer_state = "replace"
+        else:
+            self._producer_state = "abort"
+
+    def _producer_ready(self) -> bool:
+        """Abort a failed transaction or replace a fenced producer; False while the broker
+        cannot be reached (the loop polls and tries again)."""
+        try:
+            if self._producer_state == "abort":
+                self.producer.abort_transaction(_RECOVERY_TIMEOUT)
+            elif self._producer_state == "replace":
+                self._replace_producer(init=True)
+        except KafkaException as exc:
+            error = exc.args[0]
+            log.warning("transactional producer not usable yet (%s)", error)
+            if error.fatal() or self._producer_state == "replace":
+                self._producer_state = "replace"
+            elif not error.retriable():
+                # an abort refused for good (wrong state): a new producer starts afresh
+                self._producer_state = "replace"
+            time.sleep(0.5)
+            return False
+        self._producer_state = "ok"
+        return True
+
+    def _replace_producer(self, *, init: bool) -> None:
+        old = self.producer
+        with_purge = getattr(old, "purge", None)
+        if with_purge is not None:
+            with_purge()
+        producer = self.make_producer(
+            stream_producer_config(self.client_config, self.group_id, self.exactly_once)
+        )
+        if init:
+            producer.init_transactions(_RECOVERY_TIMEOUT)
+        self.producer = self.sender.producer = producer
+        self._count("producer_replaced")
+        log.warning("the transactional producer was replaced")
 
     def _seek_assigned(self, first: dict[Partition, int]) -> None:
         # Only partitions still ours: a revoked one is replayed by its new owner.
         for (topic, partition), offset in first.items():
             if (topic, partition) in self.assigned:
-                self.consumer.seek(TopicPartition(topic, partition, offset))
+                try:
+                    self.consumer.seek(TopicPartition(topic, partition, offset))
+                except KafkaException as exc:
+                    log.warning("seek %s[%d] to %d failed: %s", topic, partition, offset, exc)

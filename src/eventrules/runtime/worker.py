@@ -1,5 +1,5 @@
-"""A worker: the config follower, the event stream, the rule request stream, the stats keeper,
-the scheduler, the lag reporter and the web server, in one asyncio loop.
+"""A worker: the config follower, the event stream, the rule request stream, the retry stream,
+the stats keeper, the scheduler, the lag reporter and the web server, in one asyncio loop.
 
 Workers with the same ``app_id`` form one consumer group and share the event partitions; every
 worker holds the whole config table. This module is where the parts are wired together: each
@@ -14,6 +14,7 @@ import functools
 import gc
 import logging
 import signal
+from collections.abc import Callable
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
@@ -22,6 +23,7 @@ import httpx
 from aiohttp import web
 
 from eventrules.actions.webhook import WebhookExecutor
+from eventrules.kafka.sender import KafkaSender
 from eventrules.kafka.topics import load_topic_specs
 from eventrules.metrics import Metrics
 from eventrules.models.actions import ActionRegistry
@@ -31,6 +33,7 @@ from eventrules.runtime.config_follower import ConfigFollower
 from eventrules.runtime.config_table import ConfigTable, DefinitionKind
 from eventrules.runtime.deadletters import DeadLetterWriter
 from eventrules.runtime.lag import LagReporter
+from eventrules.runtime.retries import RETRY_TIERS, RetryHandler, RetryQueue, retry_due_at
 from eventrules.runtime.rules_service import RuleRequestHandler
 from eventrules.runtime.runners import new_runner, start_tracing_for
 from eventrules.runtime.scheduler import Scheduler, schedules_for
@@ -53,6 +56,7 @@ log = logging.getLogger(__name__)
 _SHUTDOWN_ORDER = (
     "event-stream",
     "rule-requests",
+    "retries",
     "workflow-stats",
     "scheduler",
     "config-follower",
@@ -82,6 +86,8 @@ class Worker:
     stats: StatsProcess
     services: dict[str, Service]
     webhook_client: httpx.AsyncClient
+    # the streams /healthz watches for progress, by the name of their metric label
+    streams: dict[str, StreamLoop] = field(default_factory=dict)
     tasks: list[asyncio.Task[None]] = field(default_factory=list)
     tracer_provider: TracerProvider | None = None
 
@@ -125,9 +131,27 @@ class Worker:
             ),
             tracer=tracer,
         )
+
         # Each stream's outputs go through its own producer, built first so that what its
         # handler sends joins the stream's batches (flushed before the commit, or inside the
         # transaction).
+        def dead_letters(sender: KafkaSender) -> DeadLetterWriter:
+            return DeadLetterWriter(
+                topics.dlq, sender, metrics, max_bytes=settings.dead_letter_max_bytes
+            )
+
+        def incidents(stream: str) -> Callable[[str], None]:
+            return lambda kind: metrics.child(metrics.stream_incidents, stream, kind).inc()
+
+        stream_options: dict[str, Any] = {
+            "ready": ready,
+            "exactly_once": exactly_once,
+            "auto_offset_reset": settings.auto_offset_reset,
+            "session_timeout_ms": session_ms,
+            "crash_window": settings.crash_guard_window,
+            "crash_limit": settings.crash_guard_limit,
+            "output_attempts": settings.output_attempts,
+        }
         events_out = stream_sender(client, settings.app_id, exactly_once)
         runner = new_runner(
             engine,
@@ -136,23 +160,22 @@ class Worker:
             sender=events_out,
             metrics=metrics,
             webhooks=webhooks,
-            dead_letters=DeadLetterWriter(topics.dlq, events_out, metrics),
+            dead_letters=dead_letters(events_out),
             max_event_bytes=settings.max_event_bytes,
+            retries=RetryQueue(topics, events_out),
+            inline_budget_seconds=settings.webhook_inline_budget_seconds,
         )
-        stream_options: dict[str, Any] = {
-            "ready": ready,
-            "exactly_once": exactly_once,
-            "auto_offset_reset": settings.auto_offset_reset,
-            "session_timeout_ms": session_ms,
-        }
         stream = StreamLoop(
             client,
             settings.app_id,
             [spec.topic for spec in specs if spec.name.startswith("events.")],
             handle=runner.handle,
             output=events_out,
+            on_batch_start=runner.begin_batch,
             on_batch_end=metrics.apply_counts,
             commit_interval_ms=int(settings.commit_interval_seconds * 1000),
+            dead_letters=dead_letters(events_out),
+            on_event=incidents("events"),
             **stream_options,
         )
         rules_group = f"{settings.app_id}-rules"
@@ -166,9 +189,34 @@ class Worker:
                 topics=topics,
                 sender=rules_out,
                 metrics=metrics,
-                dead_letter=DeadLetterWriter(topics.dlq, rules_out, metrics),
+                dead_letter=dead_letters(rules_out),
             ),
             output=rules_out,
+            dead_letters=dead_letters(rules_out),
+            on_event=incidents("rules"),
+            **stream_options,
+        )
+        retries_group = f"{settings.app_id}-retries"
+        retries_out = stream_sender(client, retries_group, exactly_once)
+        retry_stream = StreamLoop(
+            client,
+            retries_group,
+            [topics(tier.name) for tier in RETRY_TIERS],
+            handle=RetryHandler(
+                webhooks,
+                queue=RetryQueue(topics, retries_out),
+                topics=topics,
+                sender=retries_out,
+                dead_letters=dead_letters(retries_out),
+                metrics=metrics,
+                attempt_timeout_max=settings.retry_attempt_timeout_seconds,
+            ),
+            output=retries_out,
+            dead_letters=dead_letters(retries_out),
+            on_event=incidents("retries"),
+            due_at=retry_due_at,
+            concurrency=settings.retry_concurrency,
+            batch_size=4 * settings.retry_concurrency,
             **stream_options,
         )
         stats = StatsProcess(
@@ -193,6 +241,7 @@ class Worker:
             "config-follower": follower,
             "event-stream": stream,
             "rule-requests": rule_requests,
+            "retries": retry_stream,
             "workflow-stats": stats,
             "scheduler": scheduler,
             "lag-reporter": LagReporter(
@@ -210,14 +259,27 @@ class Worker:
             stats,
             services,
             webhook_client,
+            streams={"events": stream, "rules": rule_requests, "retries": retry_stream},
             tracer_provider=tracer_provider,
         )
 
     # What the web views ask (runtime.web.WorkerView).
 
     def alive(self) -> bool:
-        """False once any service has died: the liveness probe restarts us."""
-        return all(not task.done() for task in self.tasks)
+        """False once any service has died, or a stream has had input waiting without making
+        progress for ``stall_seconds``: the liveness probe restarts us."""
+        stalled = self.stalled()
+        return not stalled and all(not task.done() for task in self.tasks)
+
+    def stalled(self) -> list[str]:
+        """The streams stuck with input waiting (and their gauge set to match)."""
+        found = []
+        for name, stream in self.streams.items():
+            stuck = stream.stalled(self.settings.stall_seconds)
+            self.metrics.stream_stalled.labels(name).set(1 if stuck else 0)
+            if stuck:
+                found.append(name)
+        return found
 
     def ready(self) -> bool:
         return self.follower.ready.is_set()

@@ -32,6 +32,10 @@ REQUIRED = {
     "rules.requests",
     "rules.results",
     "scheduler-state",
+    "retry.5s",
+    "retry.1m",
+    "retry.10m",
+    "action-results",
 }
 
 

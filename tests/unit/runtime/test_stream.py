@@ -11,6 +11,7 @@ from typing import Any
 from confluent_kafka import TopicPartition
 
 from eventrules.kafka.records import Record
+from eventrules.runtime.crash_guard import MARK_CLEAN
 from eventrules.runtime.stream import StreamLoop
 
 
@@ -71,14 +72,25 @@ class FakeConsumer:
     def __init__(self, config: dict[str, Any]) -> None:
         self.config = config
         self.stored: list[list[tuple[str, int, int]]] = []
-        self.committed: list[list[tuple[str, int, int]]] = []
+        self.commits: list[list[tuple[str, int, int]]] = []
+        # what the group holds per partition: (offset, commit metadata)
+        self.marks: dict[tuple[str, int], tuple[int, str | None]] = {}
         self.seeks: list[tuple[str, int, int]] = []
 
     def store_offsets(self, offsets: list[TopicPartition]) -> None:
         self.stored.append(sorted((tp.topic, tp.partition, tp.offset) for tp in offsets))
 
     def commit(self, offsets: list[TopicPartition], asynchronous: bool) -> None:
-        self.committed.append(sorted((tp.topic, tp.partition, tp.offset) for tp in offsets))
+        self.commits.append(sorted((tp.topic, tp.partition, tp.offset) for tp in offsets))
+        for tp in offsets:
+            self.marks[(tp.topic, tp.partition)] = (tp.offset, tp.metadata)
+
+    def committed(self, partitions: list[TopicPartition], timeout: float) -> list[TopicPartition]:
+        found = []
+        for tp in partitions:
+            offset, metadata = self.marks.get((tp.topic, tp.partition), (-1001, None))
+            found.append(TopicPartition(tp.topic, tp.partition, offset, metadata=metadata))
+        return found
 
     def seek(self, tp: TopicPartition) -> None:
         self.seeks.append((tp.topic, tp.partition, tp.offset))
@@ -151,5 +163,6 @@ def test_a_revoke_flushes_and_commits_synchronously_what_was_delivered() -> None
     asyncio.run(loop._process(batch((0, 1), (1, 1))))
     loop._on_revoke(consumer, [TopicPartition("events", 0), TopicPartition("events", 1)])
     assert producer.flushes == 1
-    assert consumer.committed == [[("events", 0, 2), ("events", 1, 2)]]
+    assert consumer.commits[0] == [("events", 0, 2), ("events", 1, 2)]
+    assert consumer.marks[("events", 0)] == (2, MARK_CLEAN), "a hand-over is marked clean"
     assert loop.assigned == set()
