@@ -140,7 +140,7 @@ class Settings(BaseSettings):
     )
     output_attempts: int = Field(
         default=2,
-        ge=1,
+        ge=2,
         description="Attempts an output the broker refuses for good gets before its input is "
         "dead-lettered (reason output_rejected).",
     )

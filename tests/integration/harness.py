@@ -18,6 +18,13 @@ from typing import Any
 import httpx
 import orjson
 from confluent_kafka import Consumer, Message, Producer, TopicPartition
+from confluent_kafka.admin import (
+    AdminClient,
+    AlterConfigOpType,
+    ConfigEntry,
+    ConfigResource,
+    ResourceType,
+)
 
 from eventrules.kafka.topics import apply_topics, load_topic_specs
 
@@ -133,6 +140,19 @@ class Deployment:
 
     def topic(self, logical: str) -> str:
         return self.prefix + logical
+
+    def set_topic_config(self, logical: str, name: str, value: str) -> None:
+        """Change one config of a deployed topic (e.g. its ``max.message.bytes``)."""
+        resource = ConfigResource(
+            ResourceType.TOPIC,
+            self.topic(logical),
+            incremental_configs=[
+                ConfigEntry(name, value, incremental_operation=AlterConfigOpType.SET)
+            ],
+        )
+        admin = AdminClient({"bootstrap.servers": self.bootstrap})
+        for future in admin.incremental_alter_configs([resource]).values():
+            future.result(30)
 
     def env(self) -> dict[str, str]:
         env = {k: v for k, v in os.environ.items() if not k.startswith("EVENTRULES_")}

@@ -35,16 +35,17 @@ class Sender(Protocol):
 
 def failure_reason(error: BaseException) -> tuple[str, str]:
     """``(reason, detail)`` for the dead letter of a record whose handling raised ``error``:
-    the poison reason of a bad event, ``output_rejected`` for an output the producer refused,
-    ``unserialisable`` for data that could be read but not written back, ``processing_error``
-    for anything else (a bug: the record is kept for replay once it is fixed)."""
+    the poison reason of a bad event (``unserialisable`` for data that could be read but not
+    written back), ``output_rejected`` for an output the producer refused, ``too_deep`` for
+    input nested past Python's recursion limit, ``processing_error`` for anything else (a bug:
+    the record is kept for replay once it is fixed)."""
     if isinstance(error, PoisonEventError):
         return error.reason, error.detail
     detail = f"{type(error).__name__}: {error}"[:_DETAIL_CHARS]
     if isinstance(error, OutputRejectedError):
         return "output_rejected", detail
-    if type(error).__name__ == "JSONEncodeError" or isinstance(error, RecursionError):
-        return "unserialisable", detail
+    if isinstance(error, RecursionError):
+        return "too_deep", detail
     return "processing_error", detail
 
 

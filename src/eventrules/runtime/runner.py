@@ -58,7 +58,10 @@ _DEFAULT_ACTION_TOPIC = "actions.entity-commands"
 
 
 def _json(value: object) -> bytes:
-    return orjson.dumps(value, option=orjson.OPT_NAIVE_UTC | orjson.OPT_UTC_Z)
+    try:
+        return orjson.dumps(value, option=orjson.OPT_NAIVE_UTC | orjson.OPT_UTC_Z)
+    except TypeError as exc:  # orjson.JSONEncodeError: read, but cannot be written back
+        raise PoisonEventError("unserialisable", f"cannot be written as JSON: {exc}") from None
 
 
 class WorkflowRunner:

@@ -19,11 +19,12 @@ No record stops the stream:
 * whatever handling one record raises sends that record to the dead-letter topic
   (:meth:`DeadLetterWriter.failed`) and the stream goes on with the next;
 * an output the broker refuses for good (too large, an illegal or unknown topic, no
-  authorisation) is retried ``output_attempts`` times in all, then its input record is
-  dead-lettered (reason ``output_rejected``) when the batch is run again; outputs that could
-  not be delivered for a passing reason (a broker gone for longer than the producer's retries)
-  rewind that batch and every later one and retry them: nothing is committed that was not
-  delivered;
+  authorisation) is retried ``output_attempts`` times in all (after the first refusal with
+  its outputs sent on their own, as the broker refuses a whole produce request), then its
+  input record is dead-lettered (reason ``output_rejected``) when the batch runs again;
+  outputs that could not be delivered for a passing reason (a broker gone for longer than the
+  producer's retries) rewind that batch and every later one and retry them: nothing is
+  committed that was not delivered;
 * a record that was in flight when two workers died (what no handler can catch: an OOM kill,
   a segfault, a hang) is dead-lettered with reason ``crash_loop`` (:mod:`.crash_guard`).
 
@@ -177,7 +178,11 @@ class StreamLoop:
         # records to dead-letter instead of handling when they come round again
         self.condemned: dict[Source, tuple[str, str]] = {}
         self._output_failures: dict[Source, int] = {}
+        # inputs whose outputs were refused: handled with their outputs sent on their own
+        self._suspects: set[Source] = set()
         self._careful: dict[Partition, Careful] = {}
+        # partitions whose commit does not say yet that an owner is running them
+        self._unmarked: set[Partition] = set()
         self._paused: dict[Partition, float] = {}
         # exactly-once: what the producer needs before the next transaction
         self._producer_state: str = "ok"  # ok | abort | replace
@@ -217,6 +222,7 @@ class StreamLoop:
     def _on_assign(self, consumer: Consumer, partitions: list[TopicPartition]) -> None:
         self.assigned = {(tp.topic, tp.partition) for tp in partitions}
         self._paused = {}
+        self._unmarked = set()
         self.progress_at = time.monotonic()
         log.info("assigned %s", sorted(self.assigned))
         self._read_marks(partitions)
@@ -235,6 +241,8 @@ class StreamLoop:
             key = (tp.topic, tp.partition)
             if careful is None:
                 self._careful.pop(key, None)
+                # marked as running before its first batch, so a death in it is noticed
+                self._unmarked.add(key)
                 continue
             self._careful[key] = careful
             self._count("careful_partition")
@@ -253,7 +261,8 @@ class StreamLoop:
         # before the partitions go, so their new owner starts after everything we delivered.
         log.info("revoked %s", sorted((tp.topic, tp.partition) for tp in partitions))
         self._settle()
-        self._hand_over(partitions)
+        if not self._stopping:  # at shutdown _close has handed them over already
+            self._hand_over(partitions)
         self.assigned = set()
         self._paused = {}
 
@@ -367,6 +376,8 @@ class StreamLoop:
     async def _process(self, batch: list[Message]) -> None:
         if self.due_at is not None:
             batch = self._hold_back_not_due(batch, self.due_at)
+        if self._unmarked and self.crash_window > 0:
+            await asyncio.to_thread(self._mark_running, batch)
         careful = [m for m in batch if _partition(m) in self._careful] if self._careful else []
         if not careful:
             if batch:
@@ -419,6 +430,20 @@ class StreamLoop:
         if guard.remaining <= 0 and self._careful.get(key) is guard:
             del self._careful[key]
             log.info("%s[%d]: careful window over", *key)
+
+    def _mark_running(self, batch: list[Message]) -> None:
+        """Before the first batch of a partition whose commit says nobody runs it (a new group,
+        a clean hand-over), commit its position marked ``run``: a death from now on shows."""
+        first, _ = _bounds([m for m in batch if _partition(m) in self._unmarked])
+        if not first:
+            return
+        marks = [TopicPartition(t, p, o, metadata=MARK_RUN) for (t, p), o in first.items()]
+        try:
+            self.consumer.commit(offsets=marks, asynchronous=False)
+        except KafkaException as exc:
+            log.warning("could not mark partitions as running (%s); will retry", exc)
+            return
+        self._unmarked -= set(first)
 
     def _commit_mark(self, key: Partition, offset: int, deaths: int) -> bool:
         mark = TopicPartition(key[0], key[1], offset, metadata=try_mark(offset, deaths))
@@ -473,6 +498,11 @@ class StreamLoop:
         source = (record.topic, record.partition, record.offset)
         self.sender.attribute_to(source)
         condemned = self.condemned.get(source)
+        # The broker judges a whole produce request: a suspect's outputs travel alone, so a
+        # refusal is pinned on the record that caused it, not on its neighbours.
+        suspect = source in self._suspects
+        if suspect:
+            await asyncio.to_thread(self.producer.flush, self.flush_timeout)
         try:
             if condemned is not None and self.dead_letters is not None:
                 await self.dead_letters(record, *condemned)
@@ -493,16 +523,24 @@ class StreamLoop:
                 )
         finally:
             self.sender.attribute_to(None)
+            if suspect:
+                self._suspects.discard(source)
+                await asyncio.to_thread(self.producer.flush, self.flush_timeout)
 
     def _condemn_refused(self, failures: list[DeliveryFailure]) -> None:
         """Inputs whose outputs the broker refused for good: dead-lettered once attempts run
         out (the dead-letter topic's own failures are always retried)."""
         dlq = self.dead_letters.topic if self.dead_letters is not None else None
+        seen: set[Source] = set()
         for failure in failures:
             if not failure.permanent or failure.source is None or failure.topic == dlq:
                 continue
+            if failure.source in seen:
+                continue  # one attempt, however many of its outputs were refused
+            seen.add(failure.source)
             attempts = self._output_failures.get(failure.source, 0) + 1
             self._output_failures[failure.source] = attempts
+            self._suspects.add(failure.source)
             if attempts >= self.output_attempts:
                 self.condemned[failure.source] = (
                     "output_rejected",
@@ -511,6 +549,8 @@ class StreamLoop:
         for tracked in (self._output_failures, self.condemned):
             while len(tracked) > _MAX_TRACKED:
                 del tracked[next(iter(tracked))]
+        if len(self._suspects) > _MAX_TRACKED:
+            self._suspects.clear()
 
     # delay topics -------------------------------------------------------------------------
 
