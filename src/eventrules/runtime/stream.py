@@ -279,6 +279,9 @@ class StreamLoop:
                 and (tp.topic, tp.partition) not in self._careful
             ]
             if clean:
+                if not self.exactly_once:
+                    # stored too: librdkafka's own final commit of stored offsets must agree
+                    self.consumer.store_offsets(offsets=clean)
                 self.consumer.commit(offsets=clean, asynchronous=False)
         except KafkaException as exc:
             log.warning("could not mark the hand-over as clean (%s)", exc)
