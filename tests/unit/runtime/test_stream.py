@@ -5,19 +5,27 @@ Kafka path itself is covered by the integration tests."""
 from __future__ import annotations
 
 import asyncio
+import time
 from collections.abc import Collection
 from typing import Any
 
-from confluent_kafka import TopicPartition
+import pytest
+from confluent_kafka import KafkaError, TopicPartition
 
+from eventrules.errors import PoisonEventError
 from eventrules.kafka.records import Record
-from eventrules.runtime.crash_guard import MARK_CLEAN
+from eventrules.metrics import Metrics
+from eventrules.runtime.crash_guard import MARK_CLEAN, MARK_RUN, try_mark
+from eventrules.runtime.deadletters import DeadLetterWriter
 from eventrules.runtime.stream import StreamLoop
 
 
 class FakeMessage:
-    def __init__(self, topic: str, partition: int, offset: int) -> None:
+    def __init__(
+        self, topic: str, partition: int, offset: int, headers: list[Any] | None = None
+    ) -> None:
         self._where = (topic, partition, offset)
+        self._headers = headers
 
     def topic(self) -> str:
         return self._where[0]
@@ -32,10 +40,10 @@ class FakeMessage:
         return b"k"
 
     def value(self) -> bytes:
-        return b"{}"
+        return b'{"offset": %d}' % self._where[2]
 
-    def headers(self) -> None:
-        return None
+    def headers(self) -> list[Any] | None:
+        return self._headers
 
     def timestamp(self) -> tuple[int, int]:
         return (1, 1_767_225_600_000)
@@ -49,14 +57,23 @@ class FakeProducer:
 
     def __init__(self, config: dict[str, Any]) -> None:
         self.pending: list[Any] = []
+        self.produced: list[tuple[str, Any, Any]] = []
+        # (topic, value) -> the error the broker answers it with, every time
+        self.refuse: dict[tuple[str, bytes], Any] = {}
         self.flushes = 0
 
     def produce(self, topic: str, **kwargs: Any) -> None:
+        refusal = self.refuse.get((topic, kwargs.get("value") or b""))
+        if refusal is not None:  # the broker refuses this one whenever it is sent
+            kwargs["on_delivery"](refusal, FakeMessage(topic, 0, 0))
+            self.produced.append((topic, kwargs.get("key"), kwargs.get("headers")))
+            return
         self.pending.append((topic, kwargs["on_delivery"]))
+        self.produced.append((topic, kwargs.get("key"), kwargs.get("headers")))
 
-    def deliver(self, *, fail: Collection[int] = ()) -> None:
+    def deliver(self, *, fail: Collection[int] = (), error: Any = "broker gone") -> None:
         for index, (topic, callback) in enumerate(self.pending):
-            callback("broker gone" if index in fail else None, FakeMessage(topic, 0, 0))
+            callback(error if index in fail else None, FakeMessage(topic, 0, 0))
         self.pending.clear()
 
     def poll(self, timeout: float) -> int:
@@ -75,7 +92,10 @@ class FakeConsumer:
         self.commits: list[list[tuple[str, int, int]]] = []
         # what the group holds per partition: (offset, commit metadata)
         self.marks: dict[tuple[str, int], tuple[int, str | None]] = {}
+        self.history: list[tuple[str, int, int, str | None]] = []
         self.seeks: list[tuple[str, int, int]] = []
+        self.paused: list[tuple[str, int]] = []
+        self.resumed: list[tuple[str, int]] = []
 
     def store_offsets(self, offsets: list[TopicPartition]) -> None:
         self.stored.append(sorted((tp.topic, tp.partition, tp.offset) for tp in offsets))
@@ -84,23 +104,33 @@ class FakeConsumer:
         self.commits.append(sorted((tp.topic, tp.partition, tp.offset) for tp in offsets))
         for tp in offsets:
             self.marks[(tp.topic, tp.partition)] = (tp.offset, tp.metadata)
+            self.history.append((tp.topic, tp.partition, tp.offset, tp.metadata))
 
     def committed(self, partitions: list[TopicPartition], timeout: float) -> list[TopicPartition]:
         found = []
         for tp in partitions:
             offset, metadata = self.marks.get((tp.topic, tp.partition), (-1001, None))
-            found.append(TopicPartition(tp.topic, tp.partition, offset, metadata=metadata))
+            found.append(TopicPartition(tp.topic, tp.partition, offset, metadata=metadata or ""))
         return found
 
     def seek(self, tp: TopicPartition) -> None:
         self.seeks.append((tp.topic, tp.partition, tp.offset))
 
+    def pause(self, partitions: list[TopicPartition]) -> None:
+        self.paused.extend((tp.topic, tp.partition) for tp in partitions)
 
-def make_loop() -> tuple[StreamLoop, FakeProducer, FakeConsumer]:
+    def resume(self, partitions: list[TopicPartition]) -> None:
+        self.resumed.extend((tp.topic, tp.partition) for tp in partitions)
+
+
+def make_loop(**options: Any) -> tuple[StreamLoop, FakeProducer, FakeConsumer]:
     async def handle(record: Record) -> None:
         # every event produces one output, like an execution record
+        if record.offset in poison:
+            raise poison[record.offset]
         await loop.sender.send("out", record.key, record.value)
 
+    poison: dict[int, Exception] = options.pop("poison", {})
     loop = StreamLoop(
         {"bootstrap.servers": "127.0.0.1:9"},
         "group",
@@ -109,6 +139,7 @@ def make_loop() -> tuple[StreamLoop, FakeProducer, FakeConsumer]:
         ready=asyncio.Event(),
         make_producer=FakeProducer,
         make_consumer=FakeConsumer,
+        **options,
     )
     loop.assigned = {("events", 0), ("events", 1)}
     return loop, loop.producer, loop.consumer
@@ -166,3 +197,116 @@ def test_a_revoke_flushes_and_commits_synchronously_what_was_delivered() -> None
     assert consumer.commits[0] == [("events", 0, 2), ("events", 1, 2)]
     assert consumer.marks[("events", 0)] == (2, MARK_CLEAN), "a hand-over is marked clean"
     assert loop.assigned == set()
+
+
+def _dead_letters() -> tuple[dict[str, Any], DeadLetterWriter]:
+    holder: dict[str, Any] = {}
+
+    class Late:
+        async def send(self, topic: str, key: Any, value: Any, headers: Any = None) -> None:
+            await holder["loop"].sender.send(topic, key, value, headers)
+
+    return holder, DeadLetterWriter("dlq", Late(), Metrics.create())
+
+
+def _reasons(producer: FakeProducer) -> list[str]:
+    return [
+        dict(headers)["dlq.reason"].decode()
+        for topic, _, headers in producer.produced
+        if topic == "dlq"
+    ]
+
+
+def test_a_record_whose_handling_raises_is_dead_lettered_and_the_batch_goes_on() -> None:
+    holder, writer = _dead_letters()
+    loop, producer, consumer = make_loop(
+        dead_letters=writer,
+        poison={2: RecursionError("maximum recursion depth"), 3: PoisonEventError("not_json", "x")},
+    )
+    holder["loop"] = loop
+    asyncio.run(loop._process(batch((0, 1), (0, 2), (0, 3), (0, 4))))
+    assert [topic for topic, _, _ in producer.produced] == ["out", "dlq", "dlq", "out"]
+    assert _reasons(producer) == ["too_deep", "not_json"]
+    producer.deliver()
+    asyncio.run(loop._after_batch())
+    assert consumer.stored == [[("events", 0, 5)]], "the offset advances past the failures"
+
+
+def test_without_a_dead_letter_writer_a_failure_stops_the_stream() -> None:
+    loop, _, _ = make_loop(poison={1: ValueError("bug")})
+    with pytest.raises(ValueError, match="bug"):
+        asyncio.run(loop._process(batch((0, 1))))
+
+
+def test_an_output_refused_for_good_condemns_its_input_after_the_attempts_run_out() -> None:
+    holder, writer = _dead_letters()
+    loop, producer, consumer = make_loop(dead_letters=writer, output_attempts=2)
+    holder["loop"] = loop
+    producer.refuse["out", b'{"offset": 2}'] = KafkaError(KafkaError.MSG_SIZE_TOO_LARGE)
+    for attempt in (1, 2):
+        asyncio.run(loop._process(batch((0, 1), (0, 2))))
+        producer.deliver()
+        asyncio.run(loop._after_batch())
+        assert consumer.seeks[-1] == ("events", 0, 1), f"attempt {attempt} is rewound"
+    assert list(loop.condemned) == [("events", 0, 2)]
+    assert loop.condemned[("events", 0, 2)][0] == "output_rejected"
+    producer.produced.clear()
+    asyncio.run(loop._process(batch((0, 1), (0, 2))))
+    assert [topic for topic, _, _ in producer.produced] == ["out", "dlq"]
+    assert _reasons(producer) == ["output_rejected"]
+    producer.deliver()
+    asyncio.run(loop._after_batch())
+    assert consumer.stored[-1] == [("events", 0, 3)]
+
+
+def test_a_passing_delivery_failure_rewinds_without_condemning() -> None:
+    holder, writer = _dead_letters()
+    loop, producer, _ = make_loop(dead_letters=writer, output_attempts=2)
+    holder["loop"] = loop
+    for _ in range(3):
+        asyncio.run(loop._process(batch((0, 1))))
+        producer.deliver(fail={0}, error=KafkaError(KafkaError._MSG_TIMED_OUT))
+        asyncio.run(loop._after_batch())
+    assert loop.condemned == {}
+
+
+def test_a_partition_whose_owner_died_is_handled_one_record_at_a_time_behind_marks() -> None:
+    loop, _, consumer = make_loop(crash_window=2)
+    consumer.marks[("events", 0)] = (5, MARK_RUN)
+    loop._on_assign(consumer, [TopicPartition("events", 0), TopicPartition("events", 1)])
+    asyncio.run(loop._process(batch((0, 5), (0, 6), (0, 7), (1, 3))))
+    marks = [(o, m) for t, p, o, m in consumer.history if p == 0]
+    # a try mark before each record of the window (5, 6), each done one committed after it
+    assert marks == [(5, try_mark(5, 1)), (6, MARK_RUN), (6, try_mark(6, 1)), (7, MARK_RUN)]
+    assert ("events", 0) not in loop._careful, "the window is over: 7 went normally"
+
+
+def test_a_record_in_flight_at_two_deaths_is_condemned_as_a_crash_loop() -> None:
+    holder, writer = _dead_letters()
+    loop, producer, consumer = make_loop(dead_letters=writer)
+    holder["loop"] = loop
+    consumer.marks[("events", 0)] = (9, try_mark(9, 1))
+    loop._on_assign(consumer, [TopicPartition("events", 0)])
+    asyncio.run(loop._process(batch((0, 9), (0, 10))))
+    assert _reasons(producer) == ["crash_loop"]
+    assert [topic for topic, _, _ in producer.produced] == ["dlq", "out"]
+
+
+def test_a_fresh_partition_is_marked_running_before_its_first_batch() -> None:
+    loop, _, consumer = make_loop()
+    loop._on_assign(consumer, [TopicPartition("events", 0)])
+    asyncio.run(loop._process(batch((0, 4), (0, 5))))
+    assert consumer.commits[0] == [("events", 0, 4)]
+    assert consumer.marks[("events", 0)][1] == MARK_RUN
+
+
+def test_a_delay_topic_record_not_yet_due_pauses_its_partition_until_it_is() -> None:
+    due = {7: time.time() + 3600}
+    loop, producer, consumer = make_loop(due_at=lambda record: due.get(record.offset))
+    asyncio.run(loop._process(batch((0, 6), (0, 7), (0, 8), (1, 2))))
+    assert [topic for topic, _, _ in producer.produced] == ["out", "out"]  # offsets 6 and (1, 2)
+    assert consumer.paused == [("events", 0)]
+    assert consumer.seeks == [("events", 0, 7)]
+    loop._paused[("events", 0)] = time.time() - 1
+    loop._resume_due()
+    assert consumer.resumed == [("events", 0)]
