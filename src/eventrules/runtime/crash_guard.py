@@ -4,10 +4,14 @@ kill, a segfault in a native library, a hang) is dead-lettered instead of tried 
 
 Every offset a stream commits carries a mark in its commit metadata:
 
-* ``run``: committed while the owner was processing;
+* ``run:<owner>``: committed while the owner was processing;
 * ``clean``: committed when the owner handed the partition over (rebalance, shutdown);
-* ``try:<offset>:<deaths>``: committed just before the owner handled the record at ``offset``
-  alone, which had been in flight when a worker died ``deaths`` times.
+* ``try:<offset>:<deaths>:<owner>``: committed just before the owner handled the record at
+  ``offset`` alone, which had been in flight when a worker died ``deaths`` times.
+
+``<owner>`` is a random id per stream per process: a worker that lost its partitions without
+dying (a broker outage past the session timeout) and gets them back finds its own marks, and
+does not count itself dead.
 
 A new owner reads the committed offset and its mark (:func:`assess`). ``clean`` (or none, or
 no commit yet) is the normal case. ``run`` means the last owner died without handing over:
@@ -23,15 +27,18 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import Literal
 
-__all__ = ["MARK_CLEAN", "MARK_RUN", "Careful", "Mark", "assess", "parse_mark", "try_mark"]
+__all__ = ["MARK_CLEAN", "Careful", "Mark", "assess", "parse_mark", "run_mark", "try_mark"]
 
 _PREFIX = "eventrules:"
-MARK_RUN = _PREFIX + "run"
 MARK_CLEAN = _PREFIX + "clean"
 
 
-def try_mark(offset: int, deaths: int) -> str:
-    return f"{_PREFIX}try:{offset}:{deaths}"
+def run_mark(owner: str) -> str:
+    return f"{_PREFIX}run:{owner}"
+
+
+def try_mark(offset: int, deaths: int, owner: str = "") -> str:
+    return f"{_PREFIX}try:{offset}:{deaths}:{owner}"
 
 
 @dataclass(frozen=True, slots=True)
@@ -39,6 +46,7 @@ class Mark:
     state: Literal["none", "clean", "run", "try"]
     offset: int = -1
     deaths: int = 0
+    owner: str = ""
 
 
 def parse_mark(metadata: str | bytes | None) -> Mark:
@@ -48,14 +56,15 @@ def parse_mark(metadata: str | bytes | None) -> Mark:
     if not metadata or not metadata.startswith(_PREFIX):
         return Mark("none")
     body = metadata.removeprefix(_PREFIX)
-    if body == "run":
-        return Mark("run")
     if body == "clean":
         return Mark("clean")
     kind, _, rest = body.partition(":")
-    offset, _, deaths = rest.partition(":")
+    if kind == "run":
+        return Mark("run", owner=rest)
+    offset, _, rest = rest.partition(":")
+    deaths, _, owner = rest.partition(":")
     if kind == "try" and offset.isdigit() and deaths.isdigit():
-        return Mark("try", int(offset), int(deaths))
+        return Mark("try", int(offset), int(deaths), owner)
     return Mark("none")
 
 
@@ -73,12 +82,17 @@ class Careful:
         return self.start_deaths if offset == self.start else 1
 
 
-def assess(committed: int, metadata: str | bytes | None, *, window: int) -> Careful | None:
-    """What a new owner of a partition committed at ``committed`` with ``metadata`` must do:
-    ``None`` for a normal start, else the careful window."""
+def assess(
+    committed: int, metadata: str | bytes | None, *, window: int, owner: str = ""
+) -> Careful | None:
+    """What the new owner ``owner`` of a partition committed at ``committed`` with
+    ``metadata`` must do: ``None`` for a normal start, else the careful window."""
     mark = parse_mark(metadata)
     if committed < 0 or window <= 0 or mark.state in ("none", "clean"):
         return None
+    ours = bool(owner) and mark.owner == owner  # we lost it and got it back: nobody died
     if mark.state == "try" and mark.offset == committed:
-        return Careful(committed, window, mark.deaths + 1)
+        return Careful(committed, window, mark.deaths + (0 if ours else 1))
+    if ours:
+        return None
     return Careful(committed, window, 1)

@@ -48,7 +48,7 @@ from confluent_kafka import Consumer, KafkaError, KafkaException, Message, Produ
 from eventrules.kafka.clients import consumer_config, producer_config
 from eventrules.kafka.records import Headers, Record
 from eventrules.kafka.sender import DeliveryFailure, DeliveryReports, KafkaSender
-from eventrules.runtime.crash_guard import MARK_CLEAN, MARK_RUN, Careful, assess, try_mark
+from eventrules.runtime.crash_guard import MARK_CLEAN, Careful, assess, run_mark, try_mark
 from eventrules.runtime.deadletters import DeadLetterWriter
 
 __all__ = ["StreamLoop", "stream_producer_config", "stream_sender"]
@@ -187,6 +187,9 @@ class StreamLoop:
         # exactly-once: what the producer needs before the next transaction
         self._producer_state: str = "ok"  # ok | abort | replace
         self.progress_at = time.monotonic()
+        # who writes our commit marks (see crash_guard): one id per stream per process
+        self.owner = uuid.uuid4().hex[:12]
+        self._run_mark = run_mark(self.owner)
         self.sender = self.output or KafkaSender(
             self.make_producer(
                 stream_producer_config(self.client_config, self.group_id, self.exactly_once)
@@ -237,7 +240,7 @@ class StreamLoop:
             log.warning("could not read committed offsets (%s); crash guard skipped", exc)
             return
         for tp in committed:
-            careful = assess(tp.offset, tp.metadata, window=self.crash_window)
+            careful = assess(tp.offset, tp.metadata, window=self.crash_window, owner=self.owner)
             key = (tp.topic, tp.partition)
             if careful is None:
                 self._careful.pop(key, None)
@@ -440,7 +443,7 @@ class StreamLoop:
         first, _ = _bounds([m for m in batch if _partition(m) in self._unmarked])
         if not first:
             return
-        marks = [TopicPartition(t, p, o, metadata=MARK_RUN) for (t, p), o in first.items()]
+        marks = [TopicPartition(t, p, o, metadata=self._run_mark) for (t, p), o in first.items()]
         try:
             self.consumer.commit(offsets=marks, asynchronous=False)
         except KafkaException as exc:
@@ -449,7 +452,7 @@ class StreamLoop:
         self._unmarked -= set(first)
 
     def _commit_mark(self, key: Partition, offset: int, deaths: int) -> bool:
-        mark = TopicPartition(key[0], key[1], offset, metadata=try_mark(offset, deaths))
+        mark = TopicPartition(key[0], key[1], offset, metadata=try_mark(offset, deaths, self.owner))
         try:
             self.consumer.commit(offsets=[mark], asynchronous=False)
             return True
@@ -619,7 +622,9 @@ class StreamLoop:
             self._in_flight.popleft()
             offsets.update(done.after)
         if offsets:
-            commit = [TopicPartition(t, p, o, metadata=MARK_RUN) for (t, p), o in offsets.items()]
+            commit = [
+                TopicPartition(t, p, o, metadata=self._run_mark) for (t, p), o in offsets.items()
+            ]
             try:
                 # Stored offsets are committed by librdkafka's own thread every
                 # auto.commit.interval.ms (and on revoke and close): an asynchronous commit() from
@@ -680,7 +685,7 @@ class StreamLoop:
             await asyncio.to_thread(self._seek_assigned, first)
             return
         await self._handle_all(batch)
-        offsets = [TopicPartition(t, p, o, metadata=MARK_RUN) for (t, p), o in after.items()]
+        offsets = [TopicPartition(t, p, o, metadata=self._run_mark) for (t, p), o in after.items()]
         if not await asyncio.to_thread(self._commit_transaction, offsets, reports):
             await asyncio.to_thread(self._seek_assigned, first)
             return

@@ -2,13 +2,15 @@
 
 from __future__ import annotations
 
-from eventrules.runtime.crash_guard import MARK_CLEAN, MARK_RUN, Mark, assess, parse_mark, try_mark
+from eventrules.runtime.crash_guard import MARK_CLEAN, Mark, assess, parse_mark, run_mark, try_mark
+
+MARK_RUN = run_mark("dead")
 
 
 def test_marks_round_trip_and_foreign_metadata_reads_as_none() -> None:
-    assert parse_mark(MARK_RUN) == Mark("run")
+    assert parse_mark(MARK_RUN) == Mark("run", owner="dead")
     assert parse_mark(MARK_CLEAN.encode()) == Mark("clean")
-    assert parse_mark(try_mark(42, 1)) == Mark("try", 42, 1)
+    assert parse_mark(try_mark(42, 1, "w1")) == Mark("try", 42, 1, "w1")
     for foreign in (None, "", "someone else's", "eventrules:try:x:1", "eventrules:what"):
         assert parse_mark(foreign) == Mark("none")
 
@@ -37,3 +39,10 @@ def test_an_owner_that_died_on_a_marked_record_adds_a_death_to_that_record() -> 
     other = assess(12, try_mark(10, 1), window=100)
     assert other is not None
     assert other.deaths(12) == 1
+
+
+def test_its_own_marks_do_not_count_as_a_death() -> None:
+    assert assess(10, run_mark("me"), window=100, owner="me") is None
+    careful = assess(10, try_mark(10, 1, "me"), window=100, owner="me")
+    assert careful is not None
+    assert careful.deaths(10) == 1

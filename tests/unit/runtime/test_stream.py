@@ -15,7 +15,7 @@ from confluent_kafka import KafkaError, TopicPartition
 from eventrules.errors import PoisonEventError
 from eventrules.kafka.records import Record
 from eventrules.metrics import Metrics
-from eventrules.runtime.crash_guard import MARK_CLEAN, MARK_RUN, try_mark
+from eventrules.runtime.crash_guard import MARK_CLEAN, run_mark, try_mark
 from eventrules.runtime.deadletters import DeadLetterWriter
 from eventrules.runtime.stream import StreamLoop
 
@@ -272,12 +272,18 @@ def test_a_passing_delivery_failure_rewinds_without_condemning() -> None:
 
 def test_a_partition_whose_owner_died_is_handled_one_record_at_a_time_behind_marks() -> None:
     loop, _, consumer = make_loop(crash_window=2)
-    consumer.marks[("events", 0)] = (5, MARK_RUN)
+    consumer.marks[("events", 0)] = (5, run_mark("a-worker-that-died"))
     loop._on_assign(consumer, [TopicPartition("events", 0), TopicPartition("events", 1)])
     asyncio.run(loop._process(batch((0, 5), (0, 6), (0, 7), (1, 3))))
     marks = [(o, m) for t, p, o, m in consumer.history if p == 0]
     # a try mark before each record of the window (5, 6), each done one committed after it
-    assert marks == [(5, try_mark(5, 1)), (6, MARK_RUN), (6, try_mark(6, 1)), (7, MARK_RUN)]
+    me = loop.owner
+    assert marks == [
+        (5, try_mark(5, 1, me)),
+        (6, run_mark(me)),
+        (6, try_mark(6, 1, me)),
+        (7, run_mark(me)),
+    ]
     assert ("events", 0) not in loop._careful, "the window is over: 7 went normally"
 
 
@@ -285,7 +291,7 @@ def test_a_record_in_flight_at_two_deaths_is_condemned_as_a_crash_loop() -> None
     holder, writer = _dead_letters()
     loop, producer, consumer = make_loop(dead_letters=writer)
     holder["loop"] = loop
-    consumer.marks[("events", 0)] = (9, try_mark(9, 1))
+    consumer.marks[("events", 0)] = (9, try_mark(9, 1, "a-worker-that-died"))
     loop._on_assign(consumer, [TopicPartition("events", 0)])
     asyncio.run(loop._process(batch((0, 9), (0, 10))))
     assert _reasons(producer) == ["crash_loop"]
@@ -297,7 +303,7 @@ def test_a_fresh_partition_is_marked_running_before_its_first_batch() -> None:
     loop._on_assign(consumer, [TopicPartition("events", 0)])
     asyncio.run(loop._process(batch((0, 4), (0, 5))))
     assert consumer.commits[0] == [("events", 0, 4)]
-    assert consumer.marks[("events", 0)][1] == MARK_RUN
+    assert consumer.marks[("events", 0)][1] == run_mark(loop.owner)
 
 
 def test_a_delay_topic_record_not_yet_due_pauses_its_partition_until_it_is() -> None:
@@ -310,3 +316,12 @@ def test_a_delay_topic_record_not_yet_due_pauses_its_partition_until_it_is() -> 
     loop._paused[("events", 0)] = time.time() - 1
     loop._resume_due()
     assert consumer.resumed == [("events", 0)]
+
+
+def test_a_worker_that_gets_back_partitions_it_lost_alive_is_not_careful() -> None:
+    loop, _, consumer = make_loop()
+    consumer.marks[("events", 0)] = (5, run_mark(loop.owner))
+    consumer.marks[("events", 1)] = (8, try_mark(8, 1, loop.owner))
+    loop._on_assign(consumer, [TopicPartition("events", 0), TopicPartition("events", 1)])
+    assert ("events", 0) not in loop._careful
+    assert loop._careful[("events", 1)].deaths(8) == 1, "its own try mark adds no death"
