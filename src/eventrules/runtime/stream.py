@@ -119,6 +119,14 @@ def _partition(message: Message) -> Partition:
 
 
 @dataclass(slots=True)
+class _Attempt:
+    """One commit of a transaction, which the stream may abandon if librdkafka hangs in it."""
+
+    producer: Producer
+    abandoned: bool = False
+
+
+@dataclass(slots=True)
 class _InFlight:
     """A processed batch whose outputs the broker has not all acknowledged yet."""
 
@@ -141,6 +149,8 @@ class StreamLoop:
     session_timeout_ms: int = 10_000
     batch_size: int = 500
     flush_timeout: float = 60.0
+    # exactly-once: the timeout of each transactional call (the commit is given up after two)
+    transaction_timeout: float = 30.0
     # at-least-once: processed batches awaiting acknowledgement before the loop waits for them
     max_in_flight: int = 8
     commit_interval_ms: int = 1000
@@ -686,7 +696,7 @@ class StreamLoop:
             return
         await self._handle_all(batch)
         offsets = [TopicPartition(t, p, o, metadata=self._run_mark) for (t, p), o in after.items()]
-        if not await asyncio.to_thread(self._commit_transaction, offsets, reports):
+        if not await self._commit_within_deadline(offsets, reports):
             await asyncio.to_thread(self._seek_assigned, first)
             return
         self.batches += 1
@@ -694,18 +704,49 @@ class StreamLoop:
         for key, offset in after.items():
             self.last_offsets[key] = offset - 1
 
-    def _commit_transaction(self, offsets: list[TopicPartition], reports: DeliveryReports) -> bool:
+    async def _commit_within_deadline(
+        self, offsets: list[TopicPartition], reports: DeliveryReports
+    ) -> bool:
+        """Commit the transaction, giving up on a commit that outlives its own timeouts.
+
+        librdkafka's send_offsets_to_transaction can block past its timeout, for good, once the
+        group coordinator it cached went away (librdkafka issues #5456, #5511: a broker
+        restart does it): the hung call is abandoned (it aborts if it ever returns), the
+        producer replaced and the batch retried, so the stream never waits on it.
+        """
+        attempt = _Attempt(self.producer)
+        call = asyncio.ensure_future(
+            asyncio.to_thread(self._commit_transaction, offsets, reports, attempt)
+        )
+        try:
+            return await asyncio.wait_for(asyncio.shield(call), 2 * self.transaction_timeout + 5)
+        except TimeoutError:
+            attempt.abandoned = True
+            log.error("committing a transaction hung; the producer is replaced")
+            self._producer_state = "replace"
+            self._count("transaction_hung")
+            return False
+
+    def _commit_transaction(
+        self, offsets: list[TopicPartition], reports: DeliveryReports, attempt: _Attempt
+    ) -> bool:
         """Commit the batch's transaction; False when it must be processed again."""
+        producer = attempt.producer
         try:
             if reports.failures:
                 # a dead letter that could not be queued: nothing of this batch may count
                 raise KafkaException(KafkaError(KafkaError._FAIL, "an output was not queued"))
             metadata = self.consumer.consumer_group_metadata()
-            self.producer.send_offsets_to_transaction(offsets, metadata, self.flush_timeout)
-            self.producer.commit_transaction(self.flush_timeout)
+            producer.send_offsets_to_transaction(offsets, metadata, self.transaction_timeout)
+            if attempt.abandoned:  # the stream went on without this call: it must not commit
+                producer.abort_transaction(self.transaction_timeout)
+                return False
+            producer.commit_transaction(self.transaction_timeout)
             return True
         except KafkaException as exc:
-            self.producer.poll(0)  # run the delivery callbacks that say which outputs failed
+            if attempt.abandoned:
+                return False
+            producer.poll(0)  # run the delivery callbacks that say which outputs failed
             self._condemn_refused(reports.failures)
             self._transaction_failed(exc, "committing")
             return False
@@ -740,10 +781,8 @@ class StreamLoop:
         return True
 
     def _replace_producer(self, *, init: bool) -> None:
-        old = self.producer
-        with_purge = getattr(old, "purge", None)
-        if with_purge is not None:
-            with_purge()
+        # The old producer is dropped as it is: a call may still hang in it (see
+        # _commit_within_deadline), and its transaction is aborted by the broker on timeout.
         producer = self.make_producer(
             stream_producer_config(self.client_config, self.group_id, self.exactly_once)
         )
