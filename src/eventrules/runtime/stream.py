@@ -193,6 +193,10 @@ class StreamLoop:
         self._careful: dict[Partition, Careful] = {}
         # partitions whose commit does not say yet that an owner is running them
         self._unmarked: set[Partition] = set()
+        # the committed offset of each partition when we got it (until we commit our own)
+        self._done_at: dict[Partition, int] = {}
+        # consecutive rewinds: each waits a little longer before the batch is retried
+        self._rewinds = 0
         self._paused: dict[Partition, float] = {}
         # exactly-once: what the producer needs before the next transaction
         self._producer_state: str = "ok"  # ok | abort | replace
@@ -250,6 +254,8 @@ class StreamLoop:
             log.warning("could not read committed offsets (%s); crash guard skipped", exc)
             return
         for tp in committed:
+            if tp.offset >= 0:
+                self._done_at[(tp.topic, tp.partition)] = tp.offset
             careful = assess(tp.offset, tp.metadata, window=self.crash_window, owner=self.owner)
             key = (tp.topic, tp.partition)
             if careful is None:
@@ -305,21 +311,23 @@ class StreamLoop:
     # health -------------------------------------------------------------------------------
 
     def lag(self) -> int:
-        """Records waiting on the partitions we hold and have not paused (cached watermarks)."""
-        held = [TopicPartition(t, p) for t, p in self.assigned if (t, p) not in self._paused]
-        if not held:
-            return 0
-        try:
-            positions = self.consumer.position(held)
-        except KafkaException:
-            return 0
+        """Records waiting on the partitions we hold and have not paused: past the last one
+        done (committed, by us or before us), against cached watermarks (no round trip)."""
         waiting = 0
-        for tp in positions:
-            if tp.offset < 0:
+        for topic, partition in list(self.assigned):
+            key = (topic, partition)
+            if key in self._paused:
                 continue
-            marks = self.consumer.get_watermark_offsets(tp, cached=True)
+            done = (
+                self.last_offsets[key] + 1 if key in self.last_offsets else self._done_at.get(key)
+            )
+            if done is None:
+                continue
+            marks = self.consumer.get_watermark_offsets(
+                TopicPartition(topic, partition), cached=True
+            )
             if marks is not None and marks[1] >= 0:
-                waiting += max(0, marks[1] - tp.offset)
+                waiting += max(0, marks[1] - done)
         return waiting
 
     def stalled(self, seconds: float) -> bool:
@@ -460,6 +468,7 @@ class StreamLoop:
             log.warning("could not mark partitions as running (%s); will retry", exc)
             return
         self._unmarked -= set(first)
+        self._done_at.update(first)
 
     def _commit_mark(self, key: Partition, offset: int, deaths: int) -> bool:
         mark = TopicPartition(key[0], key[1], offset, metadata=try_mark(offset, deaths, self.owner))
@@ -649,6 +658,7 @@ class StreamLoop:
                 for key, offset in offsets.items():
                     self.last_offsets[key] = offset - 1
                 self.progress_at = time.monotonic()
+                self._rewinds = 0
         return delivered
 
     async def _after_batch(self) -> None:
@@ -666,6 +676,12 @@ class StreamLoop:
         self._in_flight.clear()
         self._count("rewound")
         self._seek_assigned(start)
+        self._back_off()
+
+    def _back_off(self) -> None:
+        # A failure that persists (a broker away, a dlq refusing) must not spin the loop.
+        self._rewinds += 1
+        time.sleep(min(5.0, 0.05 * 2**self._rewinds))
 
     def _settle(self) -> None:
         """Wait for every output in flight and commit every batch that was delivered."""
@@ -698,9 +714,11 @@ class StreamLoop:
         offsets = [TopicPartition(t, p, o, metadata=self._run_mark) for (t, p), o in after.items()]
         if not await self._commit_within_deadline(offsets, reports):
             await asyncio.to_thread(self._seek_assigned, first)
+            await asyncio.to_thread(self._back_off)
             return
         self.batches += 1
         self.progress_at = time.monotonic()
+        self._rewinds = 0
         for key, offset in after.items():
             self.last_offsets[key] = offset - 1
 
