@@ -29,7 +29,7 @@ from datetime import UTC, datetime, timedelta, tzinfo
 from typing import Any
 
 import orjson
-from confluent_kafka import Consumer, KafkaException, Producer, TopicPartition
+from confluent_kafka import Consumer, KafkaError, KafkaException, Producer, TopicPartition
 from croniter import croniter
 
 from eventrules.kafka.clients import consumer_config, producer_config, read_to_end, watermarks
@@ -231,7 +231,7 @@ class Scheduler:
                     # Never let the task die: a fenced or failed leader reloads and tries again.
                     log.warning("scheduler: %s; state will be reloaded", exc.args[0])
                     self._state = None
-                    if self._producer is not None and exc.args[0].fatal():
+                    if exc.args[0].fatal() or exc.args[0].code() == KafkaError._STATE:
                         self._producer = None
                 except Exception as exc:  # a broker away while loading state, or a bug
                     log.warning("scheduler: %s; state will be reloaded", exc)
@@ -300,9 +300,13 @@ class Scheduler:
                 30,
             )
             producer.commit_transaction(30)
-        except KafkaException as exc:
-            if exc.args[0].txn_requires_abort():
-                producer.abort_transaction(30)
+        except Exception:
+            # Whatever failed, the transaction must not stay open: the next begin would be
+            # refused for good. A producer that cannot abort is replaced.
+            try:
+                producer.abort_transaction(10)
+            except KafkaException:
+                self._producer = None
             raise
         if tick.emit:
             self.emitted += 1

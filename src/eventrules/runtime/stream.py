@@ -66,6 +66,8 @@ _MAX_TRACKED = 10_000
 # Each attempt to abort a transaction or replace the producer waits at most this long, so
 # the consumer is polled (and stays in its group) while the broker is away.
 _RECOVERY_TIMEOUT = 10.0
+_OFFSET_BEGINNING = -2
+_OFFSET_END = -1
 
 
 def stream_producer_config(
@@ -198,8 +200,10 @@ class StreamLoop:
         # consecutive rewinds: each waits a little longer before the batch is retried
         self._rewinds = 0
         self._paused: dict[Partition, float] = {}
-        # exactly-once: what the producer needs before the next transaction
-        self._producer_state: str = "ok"  # ok | abort | replace
+        # exactly-once: what the producer needs before the next transaction, and whether the
+        # position must be reset to the committed offsets first
+        self._producer_state: str = "ok"  # ok | finish | abort | replace
+        self._resync = False
         self.progress_at = time.monotonic()
         # who writes our commit marks (see crash_guard): one id per stream per process
         self.owner = uuid.uuid4().hex[:12]
@@ -698,9 +702,10 @@ class StreamLoop:
     # exactly-once -------------------------------------------------------------------------
 
     async def _process_transaction(self, batch: list[Message]) -> None:
-        first, after = _bounds(batch)
-        if not await asyncio.to_thread(self._producer_ready):
-            await asyncio.to_thread(self._seek_assigned, first)
+        _, after = _bounds(batch)
+        if not await asyncio.to_thread(self._transactions_ready):
+            # the records in hand were read from a position now reset: they come round again
+            await asyncio.to_thread(self._back_off)
             return
         # Delivery is the transaction's business here; a fresh count keeps reports from piling up.
         reports = self.sender.next_batch()
@@ -708,12 +713,10 @@ class StreamLoop:
             self.producer.begin_transaction()
         except KafkaException as exc:
             self._transaction_failed(exc, "beginning")
-            await asyncio.to_thread(self._seek_assigned, first)
             return
         await self._handle_all(batch)
         offsets = [TopicPartition(t, p, o, metadata=self._run_mark) for (t, p), o in after.items()]
         if not await self._commit_within_deadline(offsets, reports):
-            await asyncio.to_thread(self._seek_assigned, first)
             await asyncio.to_thread(self._back_off)
             return
         self.batches += 1
@@ -721,6 +724,34 @@ class StreamLoop:
         self._rewinds = 0
         for key, offset in after.items():
             self.last_offsets[key] = offset - 1
+
+    def _transactions_ready(self) -> bool:
+        """After a failed transaction: the producer usable again, and the position reset to
+        the committed offsets. Those are read stable (read_committed: a transaction still
+        pending is waited for), so a commit whose outcome was unknown is neither lost nor
+        repeated. False while that cannot be done yet, or when the position was just reset."""
+        if not self._producer_ready():
+            return False
+        if not self._resync:
+            return True
+        if self._seek_committed():
+            self._resync = False
+        return False
+
+    def _seek_committed(self) -> bool:
+        held = [TopicPartition(t, p) for t, p in self.assigned]
+        if not held:
+            return True
+        try:
+            committed = self.consumer.committed(held, timeout=_RECOVERY_TIMEOUT)
+        except KafkaException as exc:
+            log.warning("committed offsets not readable yet (%s)", exc)
+            return False
+        start = _OFFSET_BEGINNING if self.auto_offset_reset == "earliest" else _OFFSET_END
+        self._seek_assigned(
+            {(tp.topic, tp.partition): tp.offset if tp.offset >= 0 else start for tp in committed}
+        )
+        return True
 
     async def _commit_within_deadline(
         self, offsets: list[TopicPartition], reports: DeliveryReports
@@ -742,6 +773,7 @@ class StreamLoop:
             attempt.abandoned = True
             log.error("committing a transaction hung; the producer is replaced")
             self._producer_state = "replace"
+            self._resync = True
             self._count("transaction_hung")
             return False
 
@@ -772,27 +804,42 @@ class StreamLoop:
     def _transaction_failed(self, exc: KafkaException, doing: str) -> None:
         error = exc.args[0]
         log.error("%s a transaction failed (%s); the batch will be retried", doing, error)
+        self._resync = True
+        self._producer_state = self._next_step(error)
+
+    @staticmethod
+    def _next_step(error: KafkaError) -> str:
+        """What a failed transactional call leaves to do: ``replace`` a fenced or fatally
+        failed producer, ``finish`` a commit left running (a timeout: librdkafka wants
+        commit_transaction called again), else ``abort``."""
         if error.fatal() or error.code() in (KafkaError._FENCED, KafkaError.PRODUCER_FENCED):
-            self._producer_state = "replace"
-        else:
-            self._producer_state = "abort"
+            return "replace"
+        if error.code() == KafkaError._CONFLICT or (
+            error.retriable() and not error.txn_requires_abort()
+        ):
+            return "finish"
+        return "abort"
 
     def _producer_ready(self) -> bool:
-        """Abort a failed transaction or replace a fenced producer; False while the broker
-        cannot be reached (the loop polls and tries again)."""
+        """Finish or abort a failed transaction, or replace a fenced producer; False while the
+        broker cannot be reached (the loop polls and tries again)."""
         try:
-            if self._producer_state == "abort":
+            if self._producer_state == "finish":
+                self.producer.commit_transaction(_RECOVERY_TIMEOUT)
+            elif self._producer_state == "abort":
                 self.producer.abort_transaction(_RECOVERY_TIMEOUT)
             elif self._producer_state == "replace":
                 self._replace_producer(init=True)
         except KafkaException as exc:
             error = exc.args[0]
             log.warning("transactional producer not usable yet (%s)", error)
-            if error.fatal() or self._producer_state == "replace":
+            if self._producer_state == "replace":
+                pass
+            elif error.code() == KafkaError._STATE:
+                # nothing to finish or abort in that state: a new producer starts afresh
                 self._producer_state = "replace"
-            elif not error.retriable():
-                # an abort refused for good (wrong state): a new producer starts afresh
-                self._producer_state = "replace"
+            else:
+                self._producer_state = self._next_step(error)
             time.sleep(0.5)
             return False
         self._producer_state = "ok"
