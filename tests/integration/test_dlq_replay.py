@@ -8,6 +8,9 @@ import orjson
 import pytest
 from click.testing import CliRunner
 
+from eventrules.errors import KafkaError, OperationError
+from eventrules.ops.dlq import choose_dead_letters, read_dead_letters, replay_dead_letters
+from eventrules.settings import Settings
 from integration.harness import TEMPLATES, Deployment, cli_ok, cloudevent
 
 pytestmark = pytest.mark.integration
@@ -85,3 +88,34 @@ def test_a_fixed_dead_letter_replays_to_an_execution_and_an_execution_replays(
     assert (again["workflow_version"], again["trigger_event_id"]) == (1, "big-1#replay-2")
     current = json.loads(cli_ok(runner, "executions", "replay", original["execution_id"]))
     assert current["workflow_version"] == 2
+
+
+def test_one_dead_letter_that_cannot_be_replayed_does_not_stop_the_others(
+    deployment: Deployment,
+) -> None:
+    def letter(source_topic: str, value: bytes, **extra: str) -> None:
+        headers = [
+            ("dlq.reason", b"not_json"),
+            ("dlq.error", b"test"),
+            ("dlq.source.topic", source_topic.encode()),
+            ("dlq.source.partition", b"0"),
+            ("dlq.source.offset", b"0"),
+            *((f"dlq.{name}", text.encode()) for name, text in extra.items()),
+        ]
+        deployment.produce("dlq", value, key=b"k", headers=headers)
+
+    letter("bad topic!", b"to nowhere")
+    letter(deployment.topic("events.orders"), b"back home")
+    letter(deployment.topic("events.orders"), b"cut", truncated="true")
+    settings = Settings(bootstrap_servers=deployment.bootstrap, topic_prefix=deployment.prefix)
+    letters = read_dead_letters(settings)
+    with pytest.raises(OperationError, match="truncated"):
+        choose_dead_letters(letters, everything=True)
+    chosen = [letter for letter in letters if letter.info.get("truncated") != "true"]
+    with pytest.raises(KafkaError, match=r"replayed 1 of 2; not replayed: dlq@0"):
+        replay_dead_letters(settings, chosen, by="tests")
+    home = deployment.read("events.orders", until=lambda found: len(found) >= 1)
+    assert [record.value() for record in home] == [b"back home"]
+    replayed = {letter.offset: letter.replays for letter in read_dead_letters(settings)}
+    assert replayed[0] == []
+    assert replayed[1][0]["by"] == "tests"
