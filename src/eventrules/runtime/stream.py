@@ -35,6 +35,7 @@ partition until it is, without holding up the poll loop.
 from __future__ import annotations
 
 import asyncio
+import functools
 import logging
 import time
 import uuid
@@ -63,9 +64,6 @@ Source = tuple[str, int, int]
 _YIELD_EVERY_SECONDS = 0.05
 # Bounded bookkeeping of condemned records and output attempts.
 _MAX_TRACKED = 10_000
-# Each attempt to abort a transaction or replace the producer waits at most this long, so
-# the consumer is polled (and stays in its group) while the broker is away.
-_RECOVERY_TIMEOUT = 10.0
 _OFFSET_BEGINNING = -2
 _OFFSET_END = -1
 
@@ -151,8 +149,9 @@ class StreamLoop:
     session_timeout_ms: int = 10_000
     batch_size: int = 500
     flush_timeout: float = 60.0
-    # exactly-once: the timeout of each transactional call (the commit is given up after two)
-    transaction_timeout: float = 30.0
+    # exactly-once: the timeout of each transactional call (a commit or a recovery that takes
+    # longer than two is given up, see _bounded)
+    transaction_timeout: float = 10.0
     # at-least-once: processed batches awaiting acknowledgement before the loop waits for them
     max_in_flight: int = 8
     commit_interval_ms: int = 1000
@@ -364,7 +363,7 @@ class StreamLoop:
     def _init_transactions(self) -> None:
         while not self._stopping:
             try:
-                self.producer.init_transactions(_RECOVERY_TIMEOUT)
+                self.producer.init_transactions(self.transaction_timeout)
                 return
             except KafkaException as exc:
                 log.warning("initialising transactions failed (%s); retrying", exc.args[0])
@@ -703,7 +702,7 @@ class StreamLoop:
 
     async def _process_transaction(self, batch: list[Message]) -> None:
         _, after = _bounds(batch)
-        if not await asyncio.to_thread(self._transactions_ready):
+        if not await self._bounded(self._transactions_ready):
             # the records in hand were read from a position now reset: they come round again
             await asyncio.to_thread(self._back_off)
             return
@@ -743,7 +742,7 @@ class StreamLoop:
         if not held:
             return True
         try:
-            committed = self.consumer.committed(held, timeout=_RECOVERY_TIMEOUT)
+            committed = self.consumer.committed(held, timeout=self.transaction_timeout)
         except KafkaException as exc:
             log.warning("committed offsets not readable yet (%s)", exc)
             return False
@@ -753,29 +752,35 @@ class StreamLoop:
         )
         return True
 
-    async def _commit_within_deadline(
-        self, offsets: list[TopicPartition], reports: DeliveryReports
-    ) -> bool:
-        """Commit the transaction, giving up on a commit that outlives its own timeouts.
+    async def _bounded(self, call: Callable[[], bool]) -> bool:
+        """Run a transactional step, giving up on one that outlives its own timeouts.
 
         librdkafka's send_offsets_to_transaction can block past its timeout, for good, once the
         group coordinator it cached went away (librdkafka issues #5456, #5511: a broker
-        restart does it): the hung call is abandoned (it aborts if it ever returns), the
-        producer replaced and the batch retried, so the stream never waits on it.
+        restart does it): the hung call is abandoned (a commit aborts if it ever returns), the
+        producer replaced and the position reset from the committed offsets, so the stream
+        never waits on it.
         """
-        attempt = _Attempt(self.producer)
-        call = asyncio.ensure_future(
-            asyncio.to_thread(self._commit_transaction, offsets, reports, attempt)
-        )
+        work = asyncio.ensure_future(asyncio.to_thread(call))
         try:
-            return await asyncio.wait_for(asyncio.shield(call), 2 * self.transaction_timeout + 5)
+            return await asyncio.wait_for(asyncio.shield(work), 2 * self.transaction_timeout + 5)
         except TimeoutError:
-            attempt.abandoned = True
-            log.error("committing a transaction hung; the producer is replaced")
+            log.error("a transactional call hung; the producer is replaced")
             self._producer_state = "replace"
             self._resync = True
             self._count("transaction_hung")
             return False
+
+    async def _commit_within_deadline(
+        self, offsets: list[TopicPartition], reports: DeliveryReports
+    ) -> bool:
+        attempt = _Attempt(self.producer)
+        committed = await self._bounded(
+            functools.partial(self._commit_transaction, offsets, reports, attempt)
+        )
+        if not committed and self._producer_state == "replace":
+            attempt.abandoned = True
+        return committed
 
     def _commit_transaction(
         self, offsets: list[TopicPartition], reports: DeliveryReports, attempt: _Attempt
@@ -824,11 +829,15 @@ class StreamLoop:
         """Finish or abort a failed transaction, or replace a fenced producer; False while the
         broker cannot be reached (the loop polls and tries again)."""
         try:
+            # A producer that lived through a failure is replaced once its transaction is
+            # settled: its cached coordinators may be stale (see _bounded).
             if self._producer_state == "finish":
-                self.producer.commit_transaction(_RECOVERY_TIMEOUT)
+                self.producer.commit_transaction(self.transaction_timeout)
+                self._producer_state = "replace"
             elif self._producer_state == "abort":
-                self.producer.abort_transaction(_RECOVERY_TIMEOUT)
-            elif self._producer_state == "replace":
+                self.producer.abort_transaction(self.transaction_timeout)
+                self._producer_state = "replace"
+            if self._producer_state == "replace":
                 self._replace_producer(init=True)
         except KafkaException as exc:
             error = exc.args[0]
@@ -852,7 +861,7 @@ class StreamLoop:
             stream_producer_config(self.client_config, self.group_id, self.exactly_once)
         )
         if init:
-            producer.init_transactions(_RECOVERY_TIMEOUT)
+            producer.init_transactions(self.transaction_timeout)
         self.producer = self.sender.producer = producer
         self._count("producer_replaced")
         log.warning("the transactional producer was replaced")
