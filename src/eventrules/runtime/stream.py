@@ -60,6 +60,8 @@ Handler = Callable[[Record], Awaitable[Any]]
 Partition = tuple[str, int]
 Source = tuple[str, int, int]
 
+# Records of careful partitions handled one at a time between two polls.
+_CAREFUL_PER_POLL = 50
 # How long a batch may hold the event loop before it lets the web server answer.
 _YIELD_EVERY_SECONDS = 0.05
 # Bounded bookkeeping of condemned records and output attempts.
@@ -414,12 +416,22 @@ class StreamLoop:
         if normal:
             await self._process_batch(normal)
         tail: list[Message] = []
+        held_back: dict[Partition, int] = {}
+        handled = 0
         for message in careful:
-            # a window that ends mid-batch: the rest of its partition goes normally, after it
-            if _partition(message) in self._careful:
-                await self._process_carefully(message)
-            else:
+            key = _partition(message)
+            if key in held_back:
+                continue
+            if key not in self._careful:
+                # a window that ends mid-batch: the rest of its partition goes normally, after it
                 tail.append(message)
+            elif handled >= _CAREFUL_PER_POLL or not await self._process_carefully(message):
+                # one at a time is slow: poll between rounds, and never out of order
+                held_back[key] = message.offset() or 0
+            else:
+                handled += 1
+        if held_back:
+            await asyncio.to_thread(self._seek_assigned, held_back)
         if tail:
             await self._process_batch(tail)
 
@@ -437,8 +449,9 @@ class StreamLoop:
             await asyncio.to_thread(self._await_oldest)
         await self._after_batch()
 
-    async def _process_carefully(self, message: Message) -> None:
-        """Handle one record of a careful partition behind its own ``try`` mark."""
+    async def _process_carefully(self, message: Message) -> bool:
+        """Handle one record of a careful partition behind its own ``try`` mark; False when
+        it could not be marked (it comes round again)."""
         key = _partition(message)
         offset = message.offset() or 0
         guard = self._careful[key]
@@ -450,13 +463,14 @@ class StreamLoop:
                 f"in flight when a worker died, {deaths} times",
             )
         elif not await asyncio.to_thread(self._commit_mark, key, offset, deaths):
-            return  # not marked, not handled: it comes round again
+            return False
         await self._process_batch([message])
         await asyncio.to_thread(self._drain)
         guard.remaining -= 1
         if guard.remaining <= 0 and self._careful.get(key) is guard:
             del self._careful[key]
             log.info("%s[%d]: careful window over", *key)
+        return True
 
     def _mark_running(self, batch: list[Message]) -> None:
         """Before the first batch of a partition whose commit says nobody runs it (a new group,
@@ -480,7 +494,6 @@ class StreamLoop:
             return True
         except KafkaException as exc:
             log.warning("could not commit the crash-guard mark (%s); will retry", exc)
-            self._seek_assigned({key: offset})
             return False
 
     def _drain(self) -> None:
