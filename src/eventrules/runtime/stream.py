@@ -451,7 +451,8 @@ class StreamLoop:
 
     async def _process_carefully(self, message: Message) -> bool:
         """Handle one record of a careful partition behind its own ``try`` mark; False when
-        it could not be marked (it comes round again)."""
+        it could not be marked or committed (it comes round again, and nothing after it in its
+        partition goes before it)."""
         key = _partition(message)
         offset = message.offset() or 0
         guard = self._careful[key]
@@ -466,6 +467,8 @@ class StreamLoop:
             return False
         await self._process_batch([message])
         await asyncio.to_thread(self._drain)
+        if self.last_offsets.get(key, -1) < offset:
+            return False  # not committed (a failed delivery or transaction): it comes again
         guard.remaining -= 1
         if guard.remaining <= 0 and self._careful.get(key) is guard:
             del self._careful[key]
