@@ -6,8 +6,10 @@ worker is consuming, produces through the outage, and starts it again on the sam
 
 from __future__ import annotations
 
+import contextlib
 import time
 from collections import Counter
+from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
@@ -16,7 +18,9 @@ from eventrules.kafka.localbroker import LocalBroker
 from integration.harness import REPO_ROOT, Deployment, free_port, ids_of, order_workflow
 
 
-def test_a_broker_outage_loses_no_execution_and_the_worker_keeps_running(tmp_path: Path) -> None:
+@contextlib.contextmanager
+def private_broker(tmp_path: Path) -> Iterator[tuple[LocalBroker, Deployment]]:
+    """A broker of the test's own (to stop and start) with a deployment on it."""
     broker = LocalBroker(
         port=free_port(),
         controller_port=free_port(),
@@ -26,6 +30,14 @@ def test_a_broker_outage_loses_no_execution_and_the_worker_keeps_running(tmp_pat
     broker.start()
     deployment = Deployment(broker.bootstrap_servers, tmp_path)
     try:
+        yield broker, deployment
+    finally:
+        deployment.close()
+        broker.stop()
+
+
+def test_a_broker_outage_loses_no_execution_and_the_worker_keeps_running(tmp_path: Path) -> None:
+    with private_broker(tmp_path) as (broker, deployment):
         deployment.publish_definition(order_workflow("outage-orders"))
         worker = deployment.start_worker()
         worker.wait_ready()
@@ -51,24 +63,13 @@ def test_a_broker_outage_loses_no_execution_and_the_worker_keeps_running(tmp_pat
         assert set(ids_of(executions)) == wanted
         assert worker.get("/healthz").status_code == 200
         assert worker.metric("eventrules_ready") == 1
-    finally:
-        deployment.close()
-        broker.stop()
 
 
 @pytest.mark.parametrize("outage_seconds", [10, 60])
 def test_exactly_once_resumes_by_itself_after_an_outage_and_runs_each_event_once(
     tmp_path: Path, outage_seconds: int
 ) -> None:
-    broker = LocalBroker(
-        port=free_port(),
-        controller_port=free_port(),
-        data_dir=tmp_path / "kafka",
-        pom=REPO_ROOT / "kafka" / "pom.xml",
-    )
-    broker.start()
-    deployment = Deployment(broker.bootstrap_servers, tmp_path)
-    try:
+    with private_broker(tmp_path) as (broker, deployment):
         deployment.publish_definition(order_workflow("eos-orders"))
         worker = deployment.start_worker(EVENTRULES_PROCESSING_GUARANTEE="exactly_once")
         worker.wait_ready()
@@ -94,6 +95,3 @@ def test_exactly_once_resumes_by_itself_after_an_outage_and_runs_each_event_once
         assert [event for event, n in counts.items() if n > 1] == [], "each event exactly once"
         assert worker.process.poll() is None, worker.log_tail()
         assert worker.get("/healthz").status_code == 200
-    finally:
-        deployment.close()
-        broker.stop()

@@ -20,20 +20,9 @@ from eventrules.runtime.runner import WorkflowRunner
 from eventrules.settings import TopicNames
 from eventrules.workflows.engine import Engine
 
+from .helpers import Collect
+
 TOPICS = TopicNames("p.")
-
-
-class Collect:
-    def __init__(self) -> None:
-        self.sent: list[tuple[str, bytes | None, bytes | None, Any]] = []
-
-    async def send(
-        self, topic: str, key: bytes | None, value: bytes | None, headers: Any = None
-    ) -> None:
-        self.sent.append((topic, key, value, headers))
-
-    def to(self, topic: str) -> list[dict[str, Any]]:
-        return [orjson.loads(v or b"") for t, _, v, _ in self.sent if t == topic]
 
 
 async def _resolve(host: str, port: int) -> Sequence[str]:

@@ -18,17 +18,9 @@ from eventrules.runtime.runner import WorkflowRunner
 from eventrules.settings import TopicNames
 from eventrules.workflows.engine import Engine
 
+from .helpers import Collect
+
 TOPICS = Path(__file__).resolve().parents[3] / "topics"
-
-
-class Collect:
-    def __init__(self) -> None:
-        self.sent: list[tuple[str, bytes | None, bytes | None, Any]] = []
-
-    async def send(
-        self, topic: str, key: bytes | None, value: bytes | None, headers: Any = None
-    ) -> None:
-        self.sent.append((topic, key, value, headers))
 
 
 def _runner() -> tuple[WorkflowRunner, Collect]:
