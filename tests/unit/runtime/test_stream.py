@@ -325,3 +325,13 @@ def test_a_worker_that_gets_back_partitions_it_lost_alive_is_not_careful() -> No
     loop._on_assign(consumer, [TopicPartition("events", 0), TopicPartition("events", 1)])
     assert ("events", 0) not in loop._careful
     assert loop._careful[("events", 1)].deaths(8) == 1, "its own try mark adds no death"
+
+
+def test_a_failed_transaction_is_finished_aborted_or_its_producer_replaced() -> None:
+    step = StreamLoop._next_step
+    assert step(KafkaError(KafkaError._FENCED, fatal=True)) == "replace"
+    assert step(KafkaError(KafkaError.PRODUCER_FENCED)) == "replace"
+    assert step(KafkaError(KafkaError._TIMED_OUT, retriable=True)) == "finish"
+    assert step(KafkaError(KafkaError._CONFLICT)) == "finish"
+    assert step(KafkaError(KafkaError._FAIL, txn_requires_abort=True)) == "abort"
+    assert step(KafkaError(KafkaError.INVALID_TXN_STATE)) == "abort"
