@@ -35,8 +35,10 @@ partition until it is, without holding up the poll loop.
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import functools
 import logging
+import threading
 import time
 import uuid
 from collections import deque
@@ -114,6 +116,15 @@ def _record(message: Message) -> Record:
         headers=cast(Headers, message.headers() or []),
         timestamp_ms=timestamp if kind and timestamp > 0 else None,
     )
+
+
+def _settle_future(future: asyncio.Future[bool], outcome: Any) -> None:
+    if future.done():
+        return
+    if isinstance(outcome, BaseException):
+        future.set_exception(outcome)
+    else:
+        future.set_result(bool(outcome))
 
 
 def _partition(message: Message) -> Partition:
@@ -777,7 +788,20 @@ class StreamLoop:
         producer replaced and the position reset from the committed offsets, so the stream
         never waits on it.
         """
-        work = asyncio.ensure_future(asyncio.to_thread(call))
+        loop = asyncio.get_running_loop()
+        work: asyncio.Future[bool] = loop.create_future()
+
+        def run() -> None:
+            try:
+                outcome: Any = call()
+            except BaseException as exc:  # handed to the awaiting task
+                outcome = exc
+            with contextlib.suppress(RuntimeError):  # the loop may be closed by now
+                loop.call_soon_threadsafe(_settle_future, work, outcome)
+
+        # A daemon thread of its own, not the loop's executor: a call that never returns must
+        # not hold up the worker's exit (the executor's threads are joined at shutdown).
+        threading.Thread(target=run, name=f"{self.group_id}-txn", daemon=True).start()
         try:
             return await asyncio.wait_for(asyncio.shield(work), 2 * self.transaction_timeout + 5)
         except TimeoutError:
