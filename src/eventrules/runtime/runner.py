@@ -268,7 +268,8 @@ class WorkflowRunner:
             self.metrics.webhook_retries.inc(max(0, result.attempts - 1))
             return result.attempts, None if result.ok else result.error, False
         left = self.inline_budget_seconds - self._inline_spent
-        if left <= 0 and request.max_attempts > 1:
+        if left < min(1.0, request.timeout_seconds):
+            # too little left for a fair attempt: the retry stream makes the first one
             error = "deferred: this batch spent its inline webhook budget"
             await self._defer(self._envelope(action, planned, event, run_id, this_id), 0, error)
             return 0, error, True
@@ -278,7 +279,7 @@ class WorkflowRunner:
                 action.params,
                 this_id,
                 max_attempts=1,
-                timeout_seconds=max(0.001, min(request.timeout_seconds, left)),
+                timeout_seconds=min(request.timeout_seconds, left),
             )
         )
         self._inline_spent += time.perf_counter() - started
