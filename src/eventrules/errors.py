@@ -14,6 +14,8 @@ The tree::
     │   └── WebhookBlockedError    the SSRF guard refused the destination (carries host, address)
     ├── PoisonEventError           a record is not a usable event (carries a short reason code)
     ├── ConfigConflictError        a config change was planned against versions since replaced
+    ├── ConfigRecordError          a config record is refused (carries a short reason code)
+    │   └── SignatureError         unsigned, or not signed by a trusted key
     ├── OperationError             an operation over the topics cannot be done as asked
     │   └── NotFoundError          what it names is not there (a definition, an execution)
     └── KafkaError                 talking to the broker failed
@@ -31,6 +33,7 @@ __all__ = [
     "BrokerUnavailableError",
     "ConditionSyntaxError",
     "ConfigConflictError",
+    "ConfigRecordError",
     "ConfigurationError",
     "DefinitionError",
     "EventRulesError",
@@ -41,6 +44,7 @@ __all__ = [
     "PoisonEventError",
     "RuleEvaluationError",
     "RuleRequestError",
+    "SignatureError",
     "TemplateError",
     "TopicError",
     "UnknownTriggerError",
@@ -125,6 +129,21 @@ class ConfigConflictError(EventRulesError):
     def __init__(self, message: str, *, conflicts: list[tuple[str, str]]) -> None:
         self.conflicts = conflicts
         super().__init__(message)
+
+
+class ConfigRecordError(EventRulesError):
+    """A config record is refused; ``reason`` is a short code used as a metric label
+    (``stale_version``, ``version_out_of_range``, ``version_mismatch``, ...)."""
+
+    def __init__(self, reason: str, detail: str) -> None:
+        self.reason = reason
+        self.detail = detail
+        super().__init__(f"{reason}: {detail}")
+
+
+class SignatureError(ConfigRecordError):
+    """A record's signature is missing (``unsigned``), from a key that is not trusted
+    (``unknown_signer``) or does not match the record (``bad_signature``)."""
 
 
 class OperationError(EventRulesError):

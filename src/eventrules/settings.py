@@ -11,6 +11,7 @@ from pydantic import Field, SecretStr, ValidationError
 from pydantic_settings import BaseSettings, SettingsConfigDict, SettingsError
 
 from eventrules.auth import HttpToken
+from eventrules.definitions.versions import DEFAULT_MAX_VERSION_STEP
 from eventrules.errors import ConfigurationError
 
 __all__ = ["SHIPPED_DIR", "Settings", "TopicNames", "find_project_file"]
@@ -57,6 +58,10 @@ class TopicNames:
     def config(self) -> str:
         return self("config")
 
+    @property
+    def audit(self) -> str:
+        return self("config-audit")
+
 
 def _describe(error: ValidationError) -> str:
     """The problems of a settings error without their input values, which may be secrets."""
@@ -93,6 +98,37 @@ class Settings(BaseSettings):
     sasl_username: str | None = None
     sasl_password: SecretStr | None = None
     ssl_ca_location: str | None = None
+    # Mutual TLS: the client's certificate and private key (PEM files).
+    ssl_certificate_location: str | None = None
+    ssl_key_location: str | None = None
+    ssl_key_password: SecretStr | None = None
+
+    # Who may change definitions (see README, "Security model").
+    config_signing_key_file: Path | None = Field(
+        default=None,
+        description="Ed25519 private key (PEM) that signs published definitions; "
+        "`eventrules config keygen` makes one.",
+    )
+    config_trusted_keys: list[str] = Field(
+        default_factory=list,
+        description="Public keys whose signatures workers accept on the config topic (JSON list); "
+        "when any is set, unsigned records are rejected.",
+    )
+    config_max_version_step: int = Field(
+        default=DEFAULT_MAX_VERSION_STEP,
+        ge=1,
+        description="Largest accepted jump above a definition's highest version.",
+    )
+    scheduler_secret: SecretStr | None = Field(
+        default=None,
+        description="Shared by every worker: the scheduler signs its ticks with it (HMAC-SHA256) "
+        "and workers dead-letter unsigned ticks.",
+    )
+    rules_reply_topics: list[str] = Field(
+        default_factory=list,
+        description="Glob patterns of topics a rule request's reply_to may name; default: the "
+        "results topic and <prefix>rules.replies.*",
+    )
 
     # The worker.
     app_id: str = Field(
@@ -108,6 +144,11 @@ class Settings(BaseSettings):
         ),
     )
     web_port: int = 6066
+    web_allow_unauthenticated: bool = Field(
+        default=False,
+        description="Serve a non-loopback address without HTTP tokens (otherwise the worker "
+        "refuses to start).",
+    )
     processing_guarantee: Literal["at_least_once", "exactly_once"] = "at_least_once"
     auto_offset_reset: Literal["earliest", "latest"] = Field(
         default="earliest", description="Where a brand-new consumer group starts reading events."
@@ -174,7 +215,13 @@ class Settings(BaseSettings):
     )
     webhook_allow_list: list[str] = Field(
         default_factory=list,
-        description='CIDRs/hosts webhooks may reach despite the SSRF guard, e.g. ["127.0.0.1/32"].',
+        description="CIDRs/hosts, optionally with a port, webhooks may reach despite the SSRF "
+        'guard, e.g. ["127.0.0.1:8080", "10.0.0.0/8:443"].',
+    )
+    webhook_ca_location: str | None = Field(
+        default=None,
+        description="PEM bundle of the CAs webhook servers' certificates are checked against "
+        "(default: the certifi bundle).",
     )
 
     # Logs and traces.
@@ -244,8 +291,20 @@ class Settings(BaseSettings):
             config["sasl.password"] = self.sasl_password.get_secret_value()
         if self.ssl_ca_location:
             config["ssl.ca.location"] = self.ssl_ca_location
+        if self.ssl_certificate_location:
+            config["ssl.certificate.location"] = self.ssl_certificate_location
+        if self.ssl_key_location:
+            config["ssl.key.location"] = self.ssl_key_location
+        if self.ssl_key_password is not None:
+            config["ssl.key.password"] = self.ssl_key_password.get_secret_value()
         return config
 
+    def reply_topic_patterns(self) -> list[str]:
+        """Where rule replies may go: the configured globs, or the results and replies topics."""
+        return self.rules_reply_topics or [
+            self.topic("rules.results"),
+            self.topic("rules.replies.*"),
+        ]
 
 def _folder(given: Path | None, variable: str, shipped: str) -> Path:
     if given is not None:

@@ -49,11 +49,12 @@ def publish_or_exit(
     planned_against: Live,
     *,
     force: bool,
+    author: str | None = None,
 ) -> int:
     """Publish; a concurrent change since planning exits 4 with what changed."""
     try:
         with console.status(f"publishing to {settings.topic('config')}"):
-            return publish_checked(settings, changes, planned_against, force=force)
+            return publish_checked(settings, changes, planned_against, force=force, author=author)
     except ConfigConflictError as exc:
         console.print(f"[red]{exc}[/]")
         for key, what in exc.conflicts:

@@ -19,13 +19,16 @@ from eventrules.cli._plan import (
     publish_or_exit,
     read_live_or_exit,
 )
+from eventrules.definitions.signatures import ConfigSigner
 from eventrules.errors import DefinitionError, EventRulesError
 from eventrules.ops.config import (
+    Live,
     LiveDefinition,
     PlannedChange,
     collect_definitions,
     definition_history,
     plan_changes,
+    plan_rollback,
     plan_toggle,
 )
 from eventrules.settings import Settings
@@ -124,7 +127,7 @@ def list_command() -> None:
 
 def _live_one(
     settings: Settings, console: Console, kind: str, definition_id: str
-) -> tuple[LiveDefinition, dict[tuple[str, str], LiveDefinition]]:
+) -> tuple[LiveDefinition, Live]:
     live = read_live_or_exit(settings, console)
     item = live.get((kind, definition_id))
     if item is None:
@@ -169,10 +172,11 @@ def _guarded_single_change(
     settings: Settings,
     console: Console,
     change: PlannedChange,
-    live: dict[tuple[str, str], LiveDefinition],
+    live: Live,
     *,
     expect_version: int | None,
     yes: bool,
+    author: str | None = None,
 ) -> None:
     if expect_version is not None and change.live_version != expect_version:
         console.print(
@@ -184,7 +188,7 @@ def _guarded_single_change(
     topic = settings.topic("config")
     if not yes and not click.confirm(f"publish this change to {topic}?"):
         raise SystemExit(1)
-    publish_or_exit(settings, console, [change], live, force=False)
+    publish_or_exit(settings, console, [change], live, force=False, author=author)
     console.print(f"published 1 change(s) to {topic}")
 
 
@@ -201,14 +205,25 @@ _EXPECT = click.option(
 @click.option("--kind", type=_KIND, default="workflow", show_default=True)
 @_EXPECT
 @click.option("--yes", is_flag=True, help="Delete without asking.")
-def delete_command(definition_id: str, kind: str, expect_version: int | None, yes: bool) -> None:
+@click.option("--as", "updated_by", default=None, help="Recorded in the audit trail.")
+def delete_command(
+    definition_id: str, kind: str, expect_version: int | None, yes: bool, updated_by: str | None
+) -> None:
     """Delete one live definition (a tombstone on the config topic)."""
     settings = Settings()
     console = Console(width=WIDTH)
     item, live = _live_one(settings, console, kind, definition_id)
     version = int(item.value.get("version", 0))
     change = PlannedChange("delete", kind, definition_id, None, None, version)
-    _guarded_single_change(settings, console, change, live, expect_version=expect_version, yes=yes)
+    _guarded_single_change(
+        settings,
+        console,
+        change,
+        live,
+        expect_version=expect_version,
+        yes=yes,
+        author=updated_by,
+    )
 
 
 def _toggle(
@@ -257,44 +272,109 @@ def _when(timestamp_ms: int) -> str:
     return datetime.fromtimestamp(timestamp_ms / 1000, UTC).isoformat(timespec="seconds")
 
 
+_PAST = {"create": "created", "update": "updated", "delete": "deleted"}
+
+
 @config.command("history")
 @click.argument("definition_id")
 @click.option("--kind", type=_KIND, default="workflow", show_default=True)
-@click.option("--json", "as_json", is_flag=True, help="One JSON object per version.")
+@click.option("--json", "as_json", is_flag=True, help="One JSON object per change.")
 def history_command(definition_id: str, kind: str, as_json: bool) -> None:
-    """Every version of a definition the config topic still holds (compaction may have removed
-    older ones), oldest first."""
+    """Every published change of a definition, oldest first, from the audit topic (which is
+    not compacted): who, when, the signing key, the versions and what changed."""
     settings = Settings()
     console = Console(width=WIDTH)
     try:
-        with console.status(f"reading {settings.topic('config')}"):
-            versions = definition_history(settings, kind, definition_id)
+        with console.status(f"reading {settings.topics.audit}"):
+            entries = definition_history(settings, kind, definition_id)
     except EventRulesError as exc:
         raise click.ClickException(str(exc)) from None
-    if not versions:
-        raise click.ClickException(f"the config topic holds no record of {kind} {definition_id!r}")
+    if not entries:
+        raise click.ClickException(f"the audit trail holds no change of {kind} {definition_id!r}")
     if as_json:
-        for version in versions:
+        for entry in entries:
             row: dict[str, Any] = {
-                "offset": version.offset,
-                "timestamp": _when(version.timestamp_ms),
-                "deleted": version.value is None,
-                "definition": version.value,
+                "offset": entry.offset,
+                "timestamp": _when(entry.timestamp_ms),
+                "deleted": entry.entry.get("action") == "delete",
+                "verified": entry.verified,
+                **entry.entry,
             }
             click.echo(orjson.dumps(row).decode())
         return
-    table = Table("offset", "written at", "version", "enabled", "updated by", "updated at")
-    for version in versions:
-        value = version.value
-        if value is None:
-            table.add_row(str(version.offset), _when(version.timestamp_ms), "[red]deleted[/]")
-            continue
+    table = Table("written at", "action", "version", "by", "signed by", "changed")
+    for entry in entries:
+        value = entry.entry
+        action = _PAST.get(str(value.get("action")), "?")
+        if value.get("note"):
+            action += f" ({value['note']})"
+        signer = str(value.get("signer") or "unsigned")
+        if entry.verified is False:
+            signer = f"[red]{signer} (signature NOT valid)[/]"
+        previous = value.get("previous_version")
+        version = f"{previous} -> {entry.version}" if previous else str(entry.version)
+        fields = ", ".join(str(d.get("field")) for d in value.get("diff") or [])
+        style = "red" if action.startswith("deleted") else ""
         table.add_row(
-            str(version.offset),
-            _when(version.timestamp_ms),
-            str(value.get("version", "")),
-            str(value.get("enabled", True)),
-            str(value.get("updated_by") or value.get("created_by", "")),
-            str(value.get("updated_at", "")),
+            _when(entry.timestamp_ms),
+            f"[{style}]{action}[/]" if style else action,
+            version,
+            str(value.get("by", "")),
+            signer,
+            fields,
         )
     console.print(table)
+
+
+@config.command("rollback")
+@click.argument("definition_id")
+@click.option("--to-version", "to_version", type=int, required=True, help="Version to restore.")
+@click.option("--kind", type=_KIND, default="workflow", show_default=True)
+@click.option("--yes", is_flag=True, help="Publish without asking.")
+@click.option("--as", "updated_by", default=None, help="Recorded as updated_by.")
+def rollback_command(
+    definition_id: str, to_version: int, kind: str, yes: bool, updated_by: str | None
+) -> None:
+    """Publish an earlier version's content (from the audit trail) as the next version.
+
+    Works after compaction and after a delete; the restored definition gets a version above
+    every one it ever had, so every worker accepts it."""
+    settings = Settings()
+    console = Console(width=WIDTH)
+    live = read_live_or_exit(settings, console)
+    try:
+        change = plan_rollback(
+            live,
+            definition_history(settings, kind, definition_id),
+            kind,
+            definition_id,
+            to_version,
+            updated_by=updated_by,
+        )
+    except EventRulesError as exc:
+        raise click.ClickException(str(exc)) from None
+    _guarded_single_change(settings, console, change, live, expect_version=None, yes=yes)
+
+
+@config.command("keygen")
+@click.option(
+    "--out",
+    "path",
+    type=click.Path(dir_okay=False, path_type=Path),
+    required=True,
+    help="Where to write the private key (PEM, mode 0600; never overwritten).",
+)
+def keygen_command(path: Path) -> None:
+    """Make an Ed25519 key pair for signing definitions.
+
+    The private key goes to --out: point EVENTRULES_CONFIG_SIGNING_KEY_FILE at it wherever
+    definitions are published (CLI, console). Add the printed public key to the workers'
+    EVENTRULES_CONFIG_TRUSTED_KEYS (a JSON list)."""
+    signer = ConfigSigner.generate()
+    try:
+        signer.write(path)
+    except FileExistsError:
+        raise click.ClickException(f"{path} exists; not overwritten") from None
+    click.echo(f"private key: {path} (key id {signer.key_id})")
+    click.echo(f"public key: {signer.public_key}")
+    click.echo(f"EVENTRULES_CONFIG_TRUSTED_KEYS entry: {orjson.dumps(signer.public_key).decode()}")

@@ -7,19 +7,42 @@ the worker's manual runs use to read and write it.
 from __future__ import annotations
 
 import getpass
-from collections.abc import Iterable, Sequence
+import uuid
+from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from pathlib import Path
-from typing import Any, Literal
+from typing import Any, Literal, cast
 
 import orjson
-from confluent_kafka import Producer
+from confluent_kafka import KafkaException, Producer
 
 from eventrules.definitions.files import Definition, parse_definition, read_definition_documents
+from eventrules.definitions.gate import ConfigGate
 from eventrules.definitions.records import definition_key, parse_definition_key
-from eventrules.errors import ConfigConflictError, DefinitionError, KafkaError, NotFoundError
+from eventrules.definitions.signatures import (
+    VERSION_HEADER,
+    ConfigSigner,
+    ConfigVerifier,
+    RecordHeaders,
+)
+from eventrules.definitions.versions import VersionMarks
+from eventrules.errors import (
+    ConfigConflictError,
+    ConfigRecordError,
+    ConfigurationError,
+    DefinitionError,
+    KafkaError,
+    NotFoundError,
+)
 from eventrules.kafka.clients import producer_config, read_to_end
+from eventrules.ops.audit import (
+    AuditEntry,
+    audit_entry,
+    audit_marks,
+    read_audit,
+    version_in_audit,
+)
 from eventrules.rules.models import Rule, parse_rule
 from eventrules.settings import Settings
 
@@ -34,12 +57,14 @@ __all__ = [
     "live_definition",
     "live_rules",
     "plan_changes",
+    "plan_rollback",
     "plan_toggle",
     "publish",
     "publish_checked",
     "read_history",
     "read_live",
     "read_live_definitions",
+    "signer_from_settings",
 ]
 
 _DEFINITION_SUFFIXES = {".yaml", ".yml", ".json"}
@@ -124,28 +149,52 @@ def collect_definitions(
     return definitions
 
 
+class Live(dict[tuple[str, str], LiveDefinition]):
+    """The live table, and ``marks``: the highest version each definition ever had (deletes
+    included), which a re-created definition must exceed."""
+
+    def __init__(self, marks: Mapping[tuple[str, str], int] | None = None) -> None:
+        super().__init__()
+        self.marks: dict[tuple[str, str], int] = dict(marks or {})
+
+
 def read_live_definitions(
-    client_config: dict[str, Any], topic: str, *, timeout: float = 30.0
-) -> dict[tuple[str, str], LiveDefinition]:
-    """The current table: every partition of the config topic read to its end offset."""
-    table: dict[tuple[str, str], LiveDefinition] = {}
+    client_config: dict[str, Any],
+    topic: str,
+    *,
+    timeout: float = 30.0,
+    verifier: ConfigVerifier | None = None,
+) -> Live:
+    """The current table: every partition of the config topic read to its end offset, each
+    record through the same signature and version checks as the workers' (a record they
+    reject is not live here either)."""
+    gate = ConfigGate(topic, verifier or ConfigVerifier(), VersionMarks())
+    table = Live()
     for message in read_to_end(client_config, topic, timeout=timeout):
-        try:
-            kind, definition_id = parse_definition_key(message.key())
-        except DefinitionError:
+        key, value = message.key(), message.value()
+        if key is None:
             continue
-        value = message.value()
-        if value is None:
-            table.pop((kind, definition_id), None)
-            continue
+        headers = cast(RecordHeaders, message.headers() or [])
         try:
+            ident = parse_definition_key(key)
+            signed = gate.signed_version(key, value, headers)
+            if value is None:
+                gate.check_delete(ident, signed)
+                table.pop(ident, None)
+                gate.marks.deleted(ident, signed)
+                continue
             parsed = orjson.loads(value)
-        except orjson.JSONDecodeError:
+            if not isinstance(parsed, dict):
+                continue
+            version = parsed.get("version", 1)
+            gate.check_upsert(ident, version if isinstance(version, int) else -1, signed)
+        except (DefinitionError, ConfigRecordError, orjson.JSONDecodeError):
             continue
-        if isinstance(parsed, dict):
-            table[(kind, definition_id)] = LiveDefinition(
-                kind, definition_id, parsed, message.offset() or 0, message.timestamp()[1]
-            )
+        gate.marks.installed(ident, int(parsed.get("version", 1)))
+        table[ident] = LiveDefinition(
+            ident[0], ident[1], parsed, message.offset() or 0, message.timestamp()[1]
+        )
+    table.marks = dict(gate.marks.marks)
     return table
 
 
@@ -161,18 +210,20 @@ class PlannedChange:
     version: int | None
     value: dict[str, Any] | None = field(default=None, repr=False)
     live_version: int | None = None
+    note: str | None = None  # why, for the audit trail (a rollback, a toggle)
 
 
 def plan_changes(
     definitions: Sequence[Definition],
-    live: dict[tuple[str, str], LiveDefinition],
+    live: Live,
     *,
     updated_by: str | None = None,
     now: datetime | None = None,
     prune: bool = False,
 ) -> list[PlannedChange]:
     """What publishing ``definitions`` would do. Versions only grow: an update gets one more
-    than the live version (or the file's, if higher); timestamps and authors are recorded."""
+    than the live version (or the file's, if higher), a create one more than the highest
+    version the definition ever had (or the file's); timestamps and authors are recorded."""
     now = now or datetime.now(UTC)
     author = updated_by or getpass.getuser()
     changes: list[PlannedChange] = []
@@ -183,14 +234,14 @@ def plan_changes(
         wanted.add(key)
         current = live.get(key)
         if current is None:
+            version = max(definition.version, live.marks.get(key, 0) + 1)
             value.update(
+                version=version,
                 created_at=value.get("created_at", now.isoformat()),
                 updated_at=now.isoformat(),
                 updated_by=author,
             )
-            changes.append(
-                PlannedChange("create", definition.kind, definition.id, definition.version, value)
-            )
+            changes.append(PlannedChange("create", definition.kind, definition.id, version, value))
             continue
         live_version = int(current.value.get("version", 0))
         if _content(current.value) == _content(value):
@@ -222,30 +273,79 @@ def plan_changes(
     return changes
 
 
-def publish(client_config: dict[str, Any], topic: str, changes: Sequence[PlannedChange]) -> int:
-    """Publish creates, updates and deletes (tombstones); returns how many were written."""
-    producer = Producer(producer_config(client_config))
-    errors: list[str] = []
+def _record_headers(
+    signer: ConfigSigner | None, topic: str, key: bytes, version: int, value: bytes | None
+) -> list[tuple[str, str | bytes | None]]:
+    if signer is None:
+        return [(VERSION_HEADER, str(version).encode())]
+    return list(signer.headers(topic, key, version, value))
 
-    def delivered(error: Any, message: Any) -> None:
-        if error is not None:
-            errors.append(f"{message.key()!r}: {error}")
 
-    written = 0
-    for change in changes:
-        if change.action == "unchanged":
-            continue
-        value = orjson.dumps(change.value) if change.action != "delete" else None
-        producer.produce(
-            topic,
-            key=definition_key(change.kind, change.definition_id),
-            value=value,
-            on_delivery=delivered,
+def publish(
+    client_config: dict[str, Any],
+    topic: str,
+    changes: Sequence[PlannedChange],
+    *,
+    audit_topic: str,
+    author: str,
+    previous: Mapping[tuple[str, str], LiveDefinition],
+    signer: ConfigSigner | None = None,
+    transactional_prefix: str = "eventrules-publisher",
+    now: datetime | None = None,
+) -> int:
+    """Publish creates, updates and deletes (tombstones) with their audit entries, all in one
+    Kafka transaction; each record signed by ``signer`` when given. Returns records written."""
+    now = now or datetime.now(UTC)
+    producer = Producer(
+        producer_config(
+            client_config, transactional_id=f"{transactional_prefix}-{uuid.uuid4().hex}"
         )
-        written += 1
-    remaining = producer.flush(30)
-    if remaining or errors:
-        raise KafkaError(f"publishing to {topic} failed: {errors or f'{remaining} undelivered'}")
+    )
+    written = 0
+    try:
+        producer.init_transactions(30)
+        producer.begin_transaction()
+        for change in changes:
+            if change.action == "unchanged":
+                continue
+            key = definition_key(change.kind, change.definition_id)
+            deleting = change.action == "delete"
+            version = (change.live_version if deleting else change.version) or 0
+            value = None if deleting else orjson.dumps(change.value)
+            producer.produce(
+                topic,
+                key=key,
+                value=value,
+                headers=_record_headers(signer, topic, key, version, value),
+            )
+            before = previous.get((change.kind, change.definition_id))
+            entry = orjson.dumps(
+                audit_entry(
+                    kind=change.kind,
+                    definition_id=change.definition_id,
+                    action=change.action,
+                    version=version,
+                    previous=before.value if before is not None else None,
+                    definition=change.value,
+                    by=str((change.value or {}).get("updated_by") or author),
+                    at=now,
+                    signer=signer.key_id if signer is not None else None,
+                    note=change.note,
+                )
+            )
+            producer.produce(
+                audit_topic,
+                key=key,
+                value=entry,
+                headers=_record_headers(signer, audit_topic, key, version, entry),
+            )
+            written += 1
+        producer.commit_transaction(60)
+    except KafkaException as exc:
+        error = exc.args[0]
+        if error.txn_requires_abort():
+            producer.abort_transaction(30)
+        raise KafkaError(f"publishing to {topic} failed, nothing was published: {error}") from None
     return written
 
 
@@ -306,7 +406,49 @@ def plan_toggle(
         "updated_by": updated_by or getpass.getuser(),
     }
     return PlannedChange(
-        "update", current.kind, current.definition_id, live_version + 1, value, live_version
+        "update",
+        current.kind,
+        current.definition_id,
+        live_version + 1,
+        value,
+        live_version,
+        note="enable" if enabled else "disable",
+    )
+
+
+def plan_rollback(
+    live: Live,
+    history: list[AuditEntry],
+    kind: str,
+    definition_id: str,
+    to_version: int,
+    *,
+    updated_by: str | None = None,
+    now: datetime | None = None,
+) -> PlannedChange:
+    """Publish the content of ``to_version`` (from the audit trail) as the next version: above
+    the live one and above every version the definition ever had, so workers accept it."""
+    now = now or datetime.now(UTC)
+    content = version_in_audit(history, to_version)
+    key = (kind, definition_id)
+    current = live.get(key)
+    live_version = int(current.value.get("version", 0)) if current is not None else None
+    ever = max([live.marks.get(key, 0), live_version or 0, *(e.version for e in history)])
+    version = ever + 1
+    value = {
+        **content,
+        "version": version,
+        "updated_at": now.isoformat(),
+        "updated_by": updated_by or getpass.getuser(),
+    }
+    return PlannedChange(
+        "update" if current is not None else "create",
+        kind,
+        definition_id,
+        version,
+        value,
+        live_version,
+        note=f"rollback to v{to_version}",
     )
 
 
@@ -345,12 +487,35 @@ def read_history(
     return versions
 
 
-Live = dict[tuple[str, str], LiveDefinition]
+def signer_from_settings(settings: Settings) -> ConfigSigner | None:
+    """The publisher's signing key; refuses to go on unsigned when workers demand signatures."""
+    verifier = ConfigVerifier(settings.config_trusted_keys)
+    if settings.config_signing_key_file is None:
+        if verifier.enforced:
+            raise ConfigurationError(
+                "the deployment trusts signed config only (EVENTRULES_CONFIG_TRUSTED_KEYS) but"
+                " no signing key is set: EVENTRULES_CONFIG_SIGNING_KEY_FILE"
+            )
+        return None
+    signer = ConfigSigner.from_file(settings.config_signing_key_file)
+    if verifier.enforced and signer.key_id not in verifier.key_ids:
+        raise ConfigurationError(
+            f"the signing key {signer.key_id} is not among the trusted keys"
+            f" ({', '.join(verifier.key_ids)}): workers would reject what it signs"
+        )
+    return signer
 
 
 def read_live(settings: Settings) -> Live:
-    """The live table of the deployment ``settings`` names."""
-    return read_live_definitions(settings.kafka_client_config(), settings.topic("config"))
+    """The live table of the deployment ``settings`` names, with every definition's highest
+    version ever (from the config topic and the audit trail)."""
+    verifier = ConfigVerifier(settings.config_trusted_keys)
+    client = settings.kafka_client_config()
+    live = read_live_definitions(client, settings.topic("config"), verifier=verifier)
+    audited = read_audit(client, settings.topics.audit, verifier=verifier)
+    for key, mark in audit_marks(audited).items():
+        live.marks[key] = max(live.marks.get(key, 0), mark)
+    return live
 
 
 def live_definition(
@@ -365,22 +530,43 @@ def live_definition(
 
 
 def publish_checked(
-    settings: Settings, changes: Sequence[PlannedChange], planned_against: Live, *, force: bool
+    settings: Settings,
+    changes: Sequence[PlannedChange],
+    planned_against: Live,
+    *,
+    force: bool,
+    author: str | None = None,
 ) -> int:
     """Re-read the live versions, refuse (ConfigConflictError) if a planned key changed since
-    ``planned_against`` was read, unless ``force``; then publish. Returns records written."""
+    ``planned_against`` was read, unless ``force``; then publish, signed with the configured
+    key and audited. Returns records written. ``author``: who, for deletes (default: $USER)."""
+    signer = signer_from_settings(settings)
     client = settings.kafka_client_config()
     topic = settings.topic("config")
+    verifier = ConfigVerifier(settings.config_trusted_keys)
     if not force:
-        check_not_changed(planned_against, read_live_definitions(client, topic), changes)
-    return publish(client, topic, changes)
+        now_live = read_live_definitions(client, topic, verifier=verifier)
+        check_not_changed(planned_against, now_live, changes)
+    return publish(
+        client,
+        topic,
+        changes,
+        audit_topic=settings.topics.audit,
+        author=author or getpass.getuser(),
+        previous=planned_against,
+        signer=signer,
+        transactional_prefix=f"{settings.app_id}-publisher",
+    )
 
 
-def definition_history(
-    settings: Settings, kind: str, definition_id: str
-) -> list[DefinitionVersion]:
-    return read_history(
-        settings.kafka_client_config(), settings.topic("config"), kind, definition_id
+def definition_history(settings: Settings, kind: str, definition_id: str) -> list[AuditEntry]:
+    """Every audited change of one definition, oldest first (outlives compaction)."""
+    return read_audit(
+        settings.kafka_client_config(),
+        settings.topics.audit,
+        verifier=ConfigVerifier(settings.config_trusted_keys),
+        kind=kind,
+        definition_id=definition_id,
     )
 
 

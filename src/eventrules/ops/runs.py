@@ -20,7 +20,8 @@ from eventrules.models.event_files import event_from_file
 from eventrules.models.events import Event
 from eventrules.models.executions import ExecutionRecord, TriggeredBy
 from eventrules.models.workflows import Workflow, parse_workflow
-from eventrules.ops.config import read_history, read_live
+from eventrules.ops.audit import version_in_audit
+from eventrules.ops.config import definition_history, read_history, read_live
 from eventrules.runtime.runners import new_runner, start_tracing_for
 from eventrules.settings import Settings
 from eventrules.workflows.catalog import TriggerCatalog
@@ -57,18 +58,24 @@ def live_engine(settings: Settings, workflow_id: str) -> Engine:
 
 
 def recorded_engine(settings: Settings, workflow_id: str, version: int) -> Engine:
-    """An engine holding ``version`` of a workflow, from the versions the config topic holds."""
-    history = read_history(
-        settings.kafka_client_config(), settings.topic("config"), "workflow", workflow_id
-    )
-    value = next(
-        (v.value for v in reversed(history) if v.value and v.value.get("version") == version),
-        None,
-    )
-    if value is None:
-        raise NotFoundError(
-            f"the config topic no longer holds {workflow_id} v{version} (see `config history`)"
+    """An engine holding ``version`` of a workflow, from the audit trail (or, for versions
+    published before it existed, from what the config topic still holds)."""
+    try:
+        value = version_in_audit(definition_history(settings, "workflow", workflow_id), version)
+    except NotFoundError:
+        history = read_history(
+            settings.kafka_client_config(), settings.topic("config"), "workflow", workflow_id
         )
+        recorded = next(
+            (v.value for v in reversed(history) if v.value and v.value.get("version") == version),
+            None,
+        )
+        if recorded is None:
+            raise NotFoundError(
+                f"neither the audit trail nor the config topic holds {workflow_id} v{version}"
+                " (see `config history`)"
+            ) from None
+        value = recorded
     return _engine_with(settings, value, "recorded")
 
 

@@ -2,6 +2,13 @@
 group, so no share of it) and keeps following, so a change reaches every worker.
 
 The ready gate opens once the table has caught up to the end offsets seen at start-up.
+
+**Guarding the topic.** Compaction keeps only a key's latest record; if that record is one the
+table rejected (invalid, unsigned, stale), a worker started after compaction would not hold the
+version the running ones hold. So the one worker that ``leads`` (the scheduler group's leader)
+republishes, byte for byte with its signature headers, the last accepted record of every key
+whose latest record was rejected. Every worker accepts the republished record as unchanged, and
+the topic's latest record for the key is again one the fleet accepts.
 """
 
 from __future__ import annotations
@@ -9,12 +16,13 @@ from __future__ import annotations
 import asyncio
 import logging
 from collections.abc import Callable
-from typing import Any
+from typing import Any, cast
 
-from confluent_kafka import Consumer, Message, TopicPartition
+from confluent_kafka import Consumer, Message, Producer, TopicPartition
 
 from eventrules.errors import TopicError
-from eventrules.kafka.clients import consumer_config, private_group, watermarks
+from eventrules.kafka.clients import consumer_config, private_group, producer_config, watermarks
+from eventrules.kafka.records import Headers
 from eventrules.runtime.config_table import ConfigTable
 
 __all__ = ["ConfigFollower"]
@@ -33,13 +41,19 @@ class ConfigFollower:
         client_config: dict[str, Any],
         ready: asyncio.Event | None = None,
         on_ready: Callable[[], None] = lambda: None,
+        leads: Callable[[], bool] = lambda: False,
     ) -> None:
         self.table = table
         self.on_ready = on_ready
         self.topic = topic
         self.client_config = client_config
         self.ready = ready or asyncio.Event()
+        self.leads = leads
+        self.restored = 0
         self._stopping = False
+        self._producer: Producer | None = None
+        # keys republished and not yet read back: not sent twice
+        self._restoring: set[bytes] = set()
 
     def stop(self) -> None:
         self._stopping = True
@@ -66,8 +80,10 @@ class ConfigFollower:
     def _apply(self, message: Message) -> None:
         # ConfigTable.apply rejects bad content itself; this is the last line of defence, so
         # that no record can stop the follower (and with it the ready gate).
+        key = message.key()
+        self._restoring.discard(key or b"")
         try:
-            self.table.apply(message.key(), message.value())
+            self.table.apply(key, message.value(), cast(Headers, message.headers() or []))
         except Exception:
             log.exception("config: the record at offset %s was rejected", message.offset())
             if self.table.metrics is not None:
@@ -77,6 +93,26 @@ class ConfigFollower:
         positions = consumer.position([TopicPartition(self.topic, p) for p in ends])
         # A position below 0 means "nothing read yet": caught up only if the partition is empty.
         return all((tp.offset if tp.offset >= 0 else 0) >= ends[tp.partition] for tp in positions)
+
+    def _restore(self, keys: list[bytes]) -> None:
+        """Republish the last accepted record of ``keys`` (their latest record was rejected)."""
+        if self._producer is None:
+            self._producer = Producer(producer_config(self.client_config))
+        for key in keys:
+            record = self.table.accepted[key]
+            self._producer.produce(
+                self.topic, key=record.key, value=record.value, headers=list(record.headers)
+            )
+        remaining = self._producer.flush(30)
+        if remaining:
+            log.warning("config guard: %d republished record(s) undelivered; retrying", remaining)
+            self._restoring.difference_update(keys)
+            return
+        self.restored += len(keys)
+        log.warning(
+            "config guard: republished the last accepted version of %s after a rejected record",
+            ", ".join(key.decode(errors="replace") for key in keys),
+        )
 
     async def run(self) -> None:
         """Read the config topic until :meth:`stop`."""
@@ -94,5 +130,14 @@ class ConfigFollower:
                 for message in messages:
                     if message.error() is None:
                         self._apply(message)
+                pending = sorted(self.table.rejected_latest - self._restoring)
+                if pending and self.ready.is_set() and self.leads():
+                    self._restoring.update(pending)
+                    await asyncio.to_thread(self._restore, pending)
         finally:
-            await asyncio.to_thread(consumer.close)
+            await asyncio.to_thread(self._close, consumer)
+
+    def _close(self, consumer: Consumer) -> None:
+        if self._producer is not None:
+            self._producer.flush(10)
+        consumer.close()

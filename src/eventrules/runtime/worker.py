@@ -23,6 +23,9 @@ import httpx
 from aiohttp import web
 
 from eventrules.actions.webhook import WebhookExecutor
+from eventrules.definitions.gate import ConfigGate
+from eventrules.definitions.signatures import ConfigVerifier
+from eventrules.definitions.versions import VersionMarks
 from eventrules.kafka.sender import KafkaSender
 from eventrules.kafka.topics import load_topic_specs
 from eventrules.metrics import Metrics
@@ -113,12 +116,34 @@ class Worker:
                 ),
                 "rule": DefinitionKind(parse_rule, rules),
             },
+            gate=ConfigGate(
+                topics.config,
+                ConfigVerifier(settings.config_trusted_keys),
+                VersionMarks(max_step=settings.config_max_version_step),
+            ),
             metrics=metrics,
         )
         ready = asyncio.Event()
         refresh_gauges = functools.partial(_refresh_gauges, metrics, engine, rules, ready)
+        # Exactly one worker of the app leads the scheduler (see runtime/scheduler.py); it also
+        # guards the config topic (see runtime/config_follower.py).
+        scheduler = Scheduler(
+            client,
+            group_id=f"{settings.app_id}-scheduler",
+            state_topic=topics("scheduler-state"),
+            ticks_topic=topics("events.scheduled"),
+            schedules=lambda: schedules_for(engine.workflows()),
+            ready=ready,
+            timezone=settings.zoneinfo(),
+            session_timeout_ms=session_ms,
+        )
         follower = ConfigFollower(
-            table, topic=topics.config, client_config=client, ready=ready, on_ready=refresh_gauges
+            table,
+            topic=topics.config,
+            client_config=client,
+            ready=ready,
+            on_ready=refresh_gauges,
+            leads=lambda: scheduler.leader,
         )
 
         tracer_provider, tracer = start_tracing_for(settings)
@@ -224,17 +249,6 @@ class Worker:
             f"{settings.app_id}-stats",
             topics.executions,
             topics("workflow-stats"),
-            session_timeout_ms=session_ms,
-        )
-        # Exactly one worker of the app leads the scheduler (see runtime/scheduler.py).
-        scheduler = Scheduler(
-            client,
-            group_id=f"{settings.app_id}-scheduler",
-            state_topic=topics("scheduler-state"),
-            ticks_topic=topics("events.scheduled"),
-            schedules=lambda: schedules_for(engine.workflows()),
-            ready=ready,
-            timezone=settings.zoneinfo(),
             session_timeout_ms=session_ms,
         )
         services: dict[str, Service] = {

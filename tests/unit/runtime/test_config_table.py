@@ -7,6 +7,7 @@ import functools
 
 import orjson
 
+from eventrules.definitions.gate import ConfigGate
 from eventrules.models.workflows import parse_workflow
 from eventrules.rules import RulesEngine, parse_rule
 from eventrules.runtime.config_table import ConfigTable, DefinitionKind
@@ -20,7 +21,8 @@ def _table() -> tuple[ConfigTable, Engine, RulesEngine]:
         {
             "workflow": DefinitionKind(functools.partial(parse_workflow, registry=None), engine),
             "rule": DefinitionKind(parse_rule, rules),
-        }
+        },
+        gate=ConfigGate("config"),
     )
     return table, engine, rules
 
