@@ -46,6 +46,7 @@ class Metrics:
     webhook_retries: Counter
     definitions_loaded: Gauge
     config_rejects: Counter
+    config_restores: Counter
     consumer_lag: Gauge
     ready: Gauge
     rule_evaluations: Counter
@@ -156,6 +157,12 @@ class Metrics:
                 "eventrules_config_rejects",
                 "Definition messages rejected by validation.",
                 ["kind", "reason"],
+                registry=registry,
+            ),
+            config_restores=Counter(
+                "eventrules_config_restores",
+                "Accepted definitions republished by the config guard after a rejected record.",
+                ["kind"],
                 registry=registry,
             ),
             consumer_lag=Gauge(

@@ -209,6 +209,7 @@ class LocalBroker:
             "auto.create.topics.enable": "false",
             # Let the log cleaner compact small test topics quickly.
             "log.cleaner.min.compaction.lag.ms": "0",
+            "log.cleaner.backoff.ms": "1000",
         }
         properties.write_text("".join(f"{key}={value}\n" for key, value in lines.items()))
         return properties

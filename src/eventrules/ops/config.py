@@ -357,7 +357,8 @@ def check_not_changed(
     """Raise ConfigConflictError when a key the plan writes changed since it was planned.
 
     The record offset identifies a version exactly (a republish of the same version number is
-    still a change someone else made), so offsets are compared, not version numbers."""
+    still a change someone else made), so offsets are compared, not version numbers; a record
+    republished byte for byte (by the config guard) is the same version, not a change."""
     conflicts: list[tuple[str, str]] = []
     for change in changes:
         if change.action == "unchanged":
@@ -372,7 +373,12 @@ def check_not_changed(
             )
         elif before is not None and now is None:
             conflicts.append((f"{key[0]}:{key[1]}", "deleted meanwhile"))
-        elif before is not None and now is not None and before.offset != now.offset:
+        elif (
+            before is not None
+            and now is not None
+            and before.offset != now.offset
+            and before.value != now.value  # the guard's republish of the same record is not
+        ):
             conflicts.append(
                 (
                     f"{key[0]}:{key[1]}",

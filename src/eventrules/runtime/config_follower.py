@@ -42,6 +42,7 @@ class ConfigFollower:
         ready: asyncio.Event | None = None,
         on_ready: Callable[[], None] = lambda: None,
         leads: Callable[[], bool] = lambda: False,
+        on_restore: Callable[[str], None] = lambda kind: None,
     ) -> None:
         self.table = table
         self.on_ready = on_ready
@@ -49,7 +50,7 @@ class ConfigFollower:
         self.client_config = client_config
         self.ready = ready or asyncio.Event()
         self.leads = leads
-        self.restored = 0
+        self.on_restore = on_restore
         self._stopping = False
         self._producer: Producer | None = None
         # keys republished and not yet read back: not sent twice
@@ -108,7 +109,8 @@ class ConfigFollower:
             log.warning("config guard: %d republished record(s) undelivered; retrying", remaining)
             self._restoring.difference_update(keys)
             return
-        self.restored += len(keys)
+        for key in keys:
+            self.on_restore(key.decode(errors="replace").partition(":")[0])
         log.warning(
             "config guard: republished the last accepted version of %s after a rejected record",
             ", ".join(key.decode(errors="replace") for key in keys),

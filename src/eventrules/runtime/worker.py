@@ -144,6 +144,7 @@ class Worker:
             ready=ready,
             on_ready=refresh_gauges,
             leads=lambda: scheduler.leader,
+            on_restore=lambda kind: metrics.config_restores.labels(kind).inc(),
         )
 
         tracer_provider, tracer = start_tracing_for(settings)
