@@ -55,6 +55,7 @@ class Metrics:
     action_retries: Counter
     stream_incidents: Counter
     stream_stalled: Gauge
+    rule_replies_refused: Counter
     _children: dict[tuple[int, tuple[str, ...]], Any] = field(
         default_factory=dict, compare=False, repr=False
     )
@@ -211,6 +212,11 @@ class Metrics:
                 "eventrules_stream_stalled",
                 "1 while a stream has input waiting and made no progress for stall_seconds.",
                 ["stream"],
+                registry=registry,
+            ),
+            rule_replies_refused=Counter(
+                "eventrules_rule_replies_refused",
+                "Rule requests whose reply_to named a topic outside the allowed patterns.",
                 registry=registry,
             ),
         )

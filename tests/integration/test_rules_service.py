@@ -10,6 +10,8 @@ import orjson
 import pytest
 import yaml
 from click.testing import CliRunner
+from confluent_kafka import Consumer, TopicPartition
+from confluent_kafka.admin import AdminClient, NewTopic
 
 from eventrules.cli.main import cli
 from integration.harness import TEMPLATES, Deployment, wait_until
@@ -87,6 +89,9 @@ def test_http_endpoint_answers_decisions_and_rejects_bad_requests(deployment: De
 
 def test_kafka_request_reply_and_malformed_requests(deployment: Deployment) -> None:
     _publish_seed_rules(deployment)
+    replies = deployment.topic("rules.replies.checkout")
+    admin = AdminClient({"bootstrap.servers": deployment.bootstrap})
+    admin.create_topics([NewTopic(replies, 1, 1)])[replies].result(30)
     worker = deployment.start_worker()
     worker.wait_ready()
     deployment.produce(
@@ -101,7 +106,7 @@ def test_kafka_request_reply_and_malformed_requests(deployment: Deployment) -> N
                 "correlation_id": "c-2",
                 "rule_type": "pricing",
                 "facts": {"total": 100},
-                "reply_to": deployment.topic("actions.tasks"),
+                "reply_to": replies,
             }
         ),
         key=b"c-2",
@@ -118,12 +123,52 @@ def test_kafka_request_reply_and_malformed_requests(deployment: Deployment) -> N
     assert "not JSON" in by_key[b"c-3"]["error"]
     assert "rule_type" in by_key[b"c-4"]["error"]
 
-    replied = deployment.read("actions.tasks", until=lambda found: len(found) >= 1)
+    replied = deployment.read("rules.replies.checkout", until=lambda found: len(found) >= 1)
     assert orjson.loads(replied[0].value())["correlation_id"] == "c-2"
     dead = deployment.read("dlq", until=lambda found: len(found) >= 1)
     headers = dict(dead[0].headers() or [])
     assert headers["dlq.reason"] == b"no_correlation_id"
     assert dead[0].value() == b"no key, not json"
+
+
+def test_reply_to_cannot_write_to_the_config_or_action_topics(deployment: Deployment) -> None:
+    """The attack: a reply keyed like a definition, sent to the config topic, replaced that
+    definition (and after compaction erased it); actions.* and events.* were reachable too."""
+    _publish_seed_rules(deployment)
+    workflow = yaml.safe_load((TEMPLATES / "workflows" / "order-confirmation.yaml").read_text())
+    deployment.publish_definition(workflow)
+    worker = deployment.start_worker()
+    worker.wait_ready()
+    for number, target in enumerate(("config", "actions.tasks", "events.orders", "dlq")):
+        deployment.produce(
+            "rules.requests",
+            orjson.dumps(
+                {
+                    "correlation_id": "workflow:order-confirmation",
+                    "rule_type": "pricing",
+                    "facts": {"total": 620 + number},
+                    "reply_to": deployment.topic(target),
+                }
+            ),
+        )
+    refusals = deployment.read("rules.results", until=lambda found: len(found) >= 4)
+    for record in refusals:
+        assert record.key() == b"workflow:order-confirmation"
+        reply = orjson.loads(record.value())
+        assert reply["decision"] is None
+        assert "is not an allowed reply topic" in reply["error"]
+    assert worker.metric("eventrules_rule_replies_refused_total") == 4
+    config = deployment.read("config", until=lambda found: len(found) >= 5)
+    assert len(config) == 5  # the four rules and the workflow, nothing else
+    probe = Consumer({"bootstrap.servers": deployment.bootstrap, "group.id": "probe"})
+    try:
+        for logical in ("actions.tasks", "events.orders", "dlq"):
+            tp = TopicPartition(deployment.topic(logical), 0)
+            assert probe.get_watermark_offsets(tp, timeout=10) == (0, 0), logical
+    finally:
+        probe.close()
+    restarted = deployment.start_worker()
+    assert restarted.wait_ready()["workflows"] == 1
 
 
 def test_cli_evaluates_the_live_rules(

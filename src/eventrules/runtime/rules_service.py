@@ -6,6 +6,9 @@ Request: ``{"rule_type": "pricing", "facts": {...}, "policy"?: "stack", "price_f
 
 from __future__ import annotations
 
+import fnmatch
+import re
+from collections.abc import Sequence
 from datetime import datetime
 from typing import Any
 
@@ -18,7 +21,17 @@ from eventrules.rules import RulesEngine
 from eventrules.runtime.deadletters import DeadLetterWriter, Sender
 from eventrules.settings import TopicNames
 
-__all__ = ["RuleRequestHandler", "evaluate_request"]
+__all__ = ["RuleRequestHandler", "evaluate_request", "reply_topic_allowed"]
+
+_TOPIC_NAME = re.compile(r"^[A-Za-z0-9._-]{1,249}$")
+
+
+def reply_topic_allowed(topic: str, patterns: Sequence[str]) -> bool:
+    """Whether ``reply_to`` names a topic the replies may go to (a legal name matching one of
+    the glob ``patterns``): never the config topic, actions, events or the dead letters."""
+    return bool(_TOPIC_NAME.match(topic)) and any(
+        fnmatch.fnmatchcase(topic, pattern) for pattern in patterns
+    )
 
 
 def _evaluation_time(raw: Any) -> datetime | None:
@@ -74,8 +87,10 @@ def evaluate_request(
 
 
 class RuleRequestHandler:
-    """Answers requests from the rule-requests topic on the results topic (or ``reply_to``),
-    keyed by the correlation id. A request without a usable correlation id is dead-lettered."""
+    """Answers requests from the rule-requests topic on the results topic (or ``reply_to``, when
+    it matches one of ``reply_topics``), keyed by the correlation id. A request without a usable
+    correlation id is dead-lettered; one whose ``reply_to`` is not allowed is answered with an
+    error on the results topic."""
 
     def __init__(
         self,
@@ -85,12 +100,17 @@ class RuleRequestHandler:
         sender: Sender,
         metrics: Metrics,
         dead_letter: DeadLetterWriter,
+        reply_topics: Sequence[str] = (),
     ) -> None:
         self.engine = engine
         self.topics = topics
         self.sender = sender
         self.metrics = metrics
         self.dead_letter = dead_letter
+        self.reply_topics = tuple(reply_topics) or (
+            topics("rules.results"),
+            topics("rules.replies.*"),
+        )
 
     async def __call__(self, record: Record) -> None:
         request: Any = None
@@ -112,5 +132,16 @@ class RuleRequestHandler:
             except RuleRequestError as exc:
                 reply["error"] = str(exc)
         target = request.get("reply_to") if isinstance(request, dict) else None
-        topic = target if isinstance(target, str) and target else self.topics("rules.results")
+        topic = self.topics("rules.results")
+        if target is not None and target != "":
+            if isinstance(target, str) and reply_topic_allowed(target, self.reply_topics):
+                topic = target
+            else:
+                self.metrics.rule_replies_refused.inc()
+                reply = {
+                    "correlation_id": correlation,
+                    "decision": None,
+                    "error": f"reply_to {str(target)[:300]!r} is not an allowed reply topic"
+                    f" (allowed: {', '.join(self.reply_topics)})",
+                }
         await self.sender.send(topic, correlation.encode(), orjson.dumps(reply))

@@ -216,6 +216,7 @@ class Worker:
                 sender=rules_out,
                 metrics=metrics,
                 dead_letter=dead_letters(rules_out),
+                reply_topics=settings.reply_topic_patterns(),
             ),
             output=rules_out,
             dead_letters=dead_letters(rules_out),
