@@ -75,6 +75,7 @@ class WorkflowRunner:
         webhooks: WebhookExecutor | None = None,
         dead_letters: DeadLetterWriter | None = None,
         max_event_bytes: int = DEFAULT_MAX_EVENT_BYTES,
+        admit: Callable[[Record, Event], tuple[str, str] | None] | None = None,
         clock: Callable[[], datetime] = lambda: datetime.now(UTC),
         retries: RetryQueue | None = None,
         inline_budget_seconds: float = 5.0,
@@ -86,6 +87,7 @@ class WorkflowRunner:
         self.webhooks = webhooks
         self.dead_letter = dead_letters or DeadLetterWriter(topics.dlq, sender, metrics)
         self.max_event_bytes = max_event_bytes
+        self.admit = admit  # topic bindings and tick signatures (runtime/admission.py)
         self.clock = clock
         self.retries = retries
         self.inline_budget_seconds = inline_budget_seconds
@@ -107,6 +109,10 @@ class WorkflowRunner:
             )
         except PoisonEventError as exc:
             await self.dead_letter(record, exc.reason, exc.detail)
+            return []
+        refused = self.admit(record, event) if self.admit is not None else None
+        if refused is not None:
+            await self.dead_letter(record, *refused)
             return []
         self.metrics.count(self.metrics.events_consumed, record.topic, event.type)
         try:

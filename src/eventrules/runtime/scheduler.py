@@ -36,6 +36,7 @@ from eventrules.kafka.clients import consumer_config, producer_config, read_to_e
 from eventrules.models.cloudevents import encode_structured
 from eventrules.models.events import Event
 from eventrules.models.workflows import Workflow
+from eventrules.runtime.admission import TickAuthenticator
 
 __all__ = [
     "BUILTIN_SCHEDULES",
@@ -165,8 +166,10 @@ class Scheduler:
         interval_seconds: float = 1.0,
         session_timeout_ms: int = 10_000,
         clock: Callable[[], datetime] = lambda: datetime.now(UTC),
+        ticks: TickAuthenticator | None = None,
     ) -> None:
         self.client_config = client_config
+        self.ticks = ticks  # signs what we emit, so workers can tell ticks from forgeries
         self.group_id = group_id
         self.state_topic = state_topic
         self.ticks_topic = ticks_topic
@@ -282,11 +285,11 @@ class Scheduler:
         producer.begin_transaction()
         try:
             if tick.emit:
-                producer.produce(
-                    self.ticks_topic,
-                    key=tick.schedule.key.encode(),
-                    value=encode_structured(tick.event(self.source)),
-                )
+                key, value = tick.schedule.key.encode(), encode_structured(tick.event(self.source))
+                headers: list[tuple[str, str | bytes | None]] = []
+                if self.ticks is not None:
+                    headers.extend(self.ticks.headers(self.ticks_topic, key, value))
+                producer.produce(self.ticks_topic, key=key, value=value, headers=headers)
             producer.produce(
                 self.state_topic,
                 key=tick.schedule.key.encode(),

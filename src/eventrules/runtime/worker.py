@@ -32,6 +32,7 @@ from eventrules.metrics import Metrics
 from eventrules.models.actions import ActionRegistry
 from eventrules.models.workflows import parse_workflow
 from eventrules.rules import RulesEngine, parse_rule
+from eventrules.runtime.admission import EventAdmission, TickAuthenticator
 from eventrules.runtime.config_follower import ConfigFollower
 from eventrules.runtime.config_table import ConfigTable, DefinitionKind
 from eventrules.runtime.deadletters import DeadLetterWriter
@@ -125,6 +126,15 @@ class Worker:
         )
         ready = asyncio.Event()
         refresh_gauges = functools.partial(_refresh_gauges, metrics, engine, rules, ready)
+        ticks = None
+        if settings.scheduler_secret is not None:
+            ticks = TickAuthenticator(settings.scheduler_secret.get_secret_value())
+        else:
+            log.warning(
+                "EVENTRULES_SCHEDULER_SECRET is not set: schedule ticks are not authenticated"
+                " and anyone who can write %s can fire scheduled workflows",
+                topics("events.scheduled"),
+            )
         # Exactly one worker of the app leads the scheduler (see runtime/scheduler.py); it also
         # guards the config topic (see runtime/config_follower.py).
         scheduler = Scheduler(
@@ -136,6 +146,7 @@ class Worker:
             ready=ready,
             timezone=settings.zoneinfo(),
             session_timeout_ms=session_ms,
+            ticks=ticks,
         )
         follower = ConfigFollower(
             table,
@@ -190,6 +201,7 @@ class Worker:
             max_event_bytes=settings.max_event_bytes,
             retries=RetryQueue(topics, events_out),
             inline_budget_seconds=settings.webhook_inline_budget_seconds,
+            admit=EventAdmission(engine.catalog, topics, ticks),
         )
         stream = StreamLoop(
             client,

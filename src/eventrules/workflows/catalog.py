@@ -4,9 +4,12 @@ The built-in catalog is ``config/triggers.yaml`` (the seed's 26 events). Operato
 with more files or directories of ``*.yaml`` in the same shape::
 
     triggers:
-      - {name: subscription.renewed, group: subscription, description: Renewal charged}
+      - {name: subscription.renewed, group: subscription, topics: [events.subscriptions],
+         description: Renewal charged}
 
-Redeclaring a built-in trigger replaces its description; it never removes one.
+``topics`` names the (logical) topics the trigger may arrive on; an event of that type on any
+other topic is refused by the worker. A trigger declared without ``topics`` is unbound: it is
+accepted on every event topic. Redeclaring a built-in trigger replaces it; it never removes one.
 """
 
 from __future__ import annotations
@@ -34,6 +37,7 @@ class Trigger:
     name: str
     group: str
     description: str = ""
+    topics: tuple[str, ...] = ()  # logical topic names; empty: any event topic
 
 
 class TriggerCatalog:
@@ -71,6 +75,12 @@ class TriggerCatalog:
     def names(self) -> list[str]:
         return sorted(self._triggers)
 
+    def arrives_on(self, name: str, logical_topic: str) -> bool:
+        """Whether an event of type ``name`` may come from ``logical_topic``; a type the catalog
+        does not declare, or declares without topics, may come from anywhere."""
+        trigger = self._triggers.get(name)
+        return trigger is None or not trigger.topics or logical_topic in trigger.topics
+
     def require(self, name: str, *, definition_id: str | None = None) -> Trigger:
         """The trigger called ``name``, or UnknownTriggerError with the closest names."""
         trigger = self._triggers.get(name)
@@ -100,5 +110,10 @@ def _read(source: Path) -> list[Trigger]:
                 f"{source}: triggers[{index}] needs a name like 'order.created', got {entry!r}"
             )
         group = str(entry.get("group") or name.split(".", 1)[0])
-        triggers.append(Trigger(name, group, str(entry.get("description") or "")))
+        topics = entry.get("topics") or []
+        if not isinstance(topics, list) or not all(isinstance(t, str) and t for t in topics):
+            raise ConfigurationError(
+                f"{source}: triggers[{index}] topics must be a list of topic names"
+            )
+        triggers.append(Trigger(name, group, str(entry.get("description") or ""), tuple(topics)))
     return triggers
