@@ -56,6 +56,7 @@ class Metrics:
     stream_incidents: Counter
     stream_stalled: Gauge
     rule_replies_refused: Counter
+    http_auth_failures: Counter
     _children: dict[tuple[int, tuple[str, ...]], Any] = field(
         default_factory=dict, compare=False, repr=False
     )
@@ -217,6 +218,12 @@ class Metrics:
             rule_replies_refused=Counter(
                 "eventrules_rule_replies_refused",
                 "Rule requests whose reply_to named a topic outside the allowed patterns.",
+                registry=registry,
+            ),
+            http_auth_failures=Counter(
+                "eventrules_http_auth_failures",
+                "HTTP requests refused: no valid token (unauthenticated) or too small a scope.",
+                ["reason"],
                 registry=registry,
             ),
         )

@@ -23,6 +23,12 @@ from eventrules.settings import Settings
     help="Delivery mode for topic outputs (see README, 'Delivery semantics').",
 )
 @click.option(
+    "--allow-unauthenticated",
+    is_flag=True,
+    default=None,
+    help="Serve a non-loopback --web-host without HTTP tokens (refused otherwise).",
+)
+@click.option(
     "--loglevel",
     default=None,
     type=click.Choice(["critical", "error", "warning", "info", "debug"]),
@@ -32,6 +38,7 @@ def worker(
     web_port: int | None,
     web_host: str | None,
     processing_guarantee: str | None,
+    allow_unauthenticated: bool | None,
     loglevel: str | None,
 ) -> None:
     """Consume events, run matching workflows, answer rule requests. Runs until stopped."""
@@ -44,6 +51,8 @@ def worker(
         overrides["processing_guarantee"] = processing_guarantee
     if loglevel is not None:
         overrides["log_level"] = loglevel
+    if allow_unauthenticated:
+        overrides["web_allow_unauthenticated"] = True
     try:
         settings = Settings(**overrides)  # type: ignore[arg-type]
         setup_logging(settings.log_level, log_format=settings.log_format)

@@ -2,10 +2,15 @@
 
 Every error answer is JSON, ``{"error": "..."}``, whoever produced it (a view, or aiohttp for
 an unknown path, a wrong method or a body over the size limit).
+
+With bearer tokens configured (``EVENTRULES_HTTP_TOKENS``, see :mod:`eventrules.auth`), every
+path but the probes ``/healthz`` and ``/readyz`` needs one: the ``read`` scope for GET and
+``POST /rules/evaluate`` (a question, not a change), ``admin`` for anything else.
 """
 
 from __future__ import annotations
 
+import ipaddress
 import logging
 from datetime import UTC, datetime
 from typing import Any, Protocol
@@ -15,12 +20,13 @@ from aiohttp import web
 from aiohttp.typedefs import Handler
 from prometheus_client import CONTENT_TYPE_LATEST, generate_latest
 
-from eventrules.errors import RuleRequestError
+from eventrules.auth import Principal, Scope, TokenSet, bearer_token
+from eventrules.errors import ConfigurationError, RuleRequestError
 from eventrules.metrics import Metrics
 from eventrules.rules import RulesEngine
 from eventrules.runtime.rules_service import evaluate_request
 
-__all__ = ["WorkerView", "make_web_app"]
+__all__ = ["PRINCIPAL", "WorkerView", "check_exposure", "make_web_app"]
 
 log = logging.getLogger(__name__)
 
@@ -46,6 +52,12 @@ class WorkerView(Protocol):
 
 
 _WORKER: web.AppKey[WorkerView] = web.AppKey("worker")
+_TOKENS: web.AppKey[TokenSet] = web.AppKey("tokens")
+# Who made an authenticated request (absent when tokens are off or the path is public).
+PRINCIPAL: web.RequestKey[Principal] = web.RequestKey("principal")
+_PUBLIC_PATHS = frozenset({"/healthz", "/readyz"})
+_READ_METHODS = frozenset({"GET", "HEAD", "OPTIONS"})
+_READ_POSTS = frozenset({"/rules/evaluate"})
 # aiohttp refuses a charset inside content_type; the exposition format is UTF-8 anyway.
 _METRICS_CONTENT_TYPE = CONTENT_TYPE_LATEST.split(";")[0]
 _METRICS_VERSION = CONTENT_TYPE_LATEST.split("version=")[-1].split(";")[0]
@@ -119,9 +131,63 @@ async def json_errors(request: web.Request, handler: Handler) -> web.StreamRespo
         return _json({"error": "internal error; see the worker's log"}, 500)
 
 
-def make_web_app(worker: WorkerView) -> web.Application:
-    app = web.Application(client_max_size=1_048_576, middlewares=[json_errors])
+def _needed_scope(request: web.Request) -> Scope:
+    read = request.method in _READ_METHODS or request.path in _READ_POSTS
+    return "read" if read else "admin"
+
+
+def _refused(status: int, error: str, challenge: str) -> web.Response:
+    response = _json({"error": error}, status)
+    response.headers["WWW-Authenticate"] = challenge
+    return response
+
+
+@web.middleware
+async def authenticate(request: web.Request, handler: Handler) -> web.StreamResponse:
+    tokens = request.app[_TOKENS]
+    if not tokens.enabled or request.path in _PUBLIC_PATHS:
+        return await handler(request)
+    failures = request.app[_WORKER].metrics.http_auth_failures
+    principal = tokens.authenticate(bearer_token(request.headers.get("Authorization")))
+    if principal is None:
+        failures.labels("unauthenticated").inc()
+        return _refused(401, "a valid bearer token is required", 'Bearer realm="eventrules"')
+    needed = _needed_scope(request)
+    if not principal.may(needed):
+        failures.labels("forbidden").inc()
+        return _refused(
+            403,
+            f"the token of {principal.name} has scope {principal.scope}; this needs {needed}",
+            f'Bearer realm="eventrules", error="insufficient_scope", scope="{needed}"',
+        )
+    request[PRINCIPAL] = principal
+    return await handler(request)
+
+
+def check_exposure(host: str, tokens: TokenSet, *, allow_unauthenticated: bool) -> None:
+    """Refuse to serve a non-loopback address without tokens unless explicitly allowed."""
+    if tokens.enabled or allow_unauthenticated or _loopback(host):
+        return
+    raise ConfigurationError(
+        f"refusing to serve HTTP on {host or 'every interface'} without bearer tokens: set"
+        " EVENTRULES_HTTP_TOKENS (`eventrules auth new-token`), bind 127.0.0.1, or allow it"
+        " explicitly with EVENTRULES_WEB_ALLOW_UNAUTHENTICATED=true (--allow-unauthenticated)"
+    )
+
+
+def _loopback(host: str) -> bool:
+    if host == "localhost":
+        return True
+    try:
+        return ipaddress.ip_address(host).is_loopback
+    except ValueError:
+        return False
+
+
+def make_web_app(worker: WorkerView, tokens: TokenSet | None = None) -> web.Application:
+    app = web.Application(client_max_size=1_048_576, middlewares=[json_errors, authenticate])
     app[_WORKER] = worker
+    app[_TOKENS] = tokens or TokenSet()
     app.router.add_get("/metrics", metrics)
     app.router.add_get("/healthz", healthz)
     app.router.add_get("/readyz", readyz)

@@ -23,6 +23,7 @@ import httpx
 from aiohttp import web
 
 from eventrules.actions.webhook import WebhookExecutor
+from eventrules.auth import TokenSet
 from eventrules.definitions.gate import ConfigGate
 from eventrules.definitions.signatures import ConfigVerifier
 from eventrules.definitions.versions import VersionMarks
@@ -44,7 +45,7 @@ from eventrules.runtime.scheduler import Scheduler, schedules_for
 from eventrules.runtime.service import Service
 from eventrules.runtime.stats_process import StatsProcess
 from eventrules.runtime.stream import StreamLoop, stream_sender
-from eventrules.runtime.web import make_web_app
+from eventrules.runtime.web import check_exposure, make_web_app
 from eventrules.settings import Settings
 from eventrules.workflows.catalog import TriggerCatalog
 from eventrules.workflows.engine import Engine
@@ -98,6 +99,11 @@ class Worker:
     @classmethod
     def build(cls, settings: Settings | None = None, *, metrics: Metrics | None = None) -> Worker:
         settings = settings or Settings()
+        check_exposure(
+            settings.web_host,
+            TokenSet(settings.http_tokens),
+            allow_unauthenticated=settings.web_allow_unauthenticated,
+        )
         metrics = metrics or Metrics.create()
         specs = load_topic_specs(settings.resolved_topics_dir(), prefix=settings.topic_prefix)
         topics = settings.topics
@@ -334,7 +340,8 @@ class Worker:
 
     async def run(self) -> None:
         """Run until SIGTERM/SIGINT, then stop consuming, flush and leave the groups."""
-        web_runner = web.AppRunner(make_web_app(self), access_log=None)
+        tokens = TokenSet(self.settings.http_tokens)
+        web_runner = web.AppRunner(make_web_app(self, tokens), access_log=None)
         await web_runner.setup()
         await web.TCPSite(web_runner, self.settings.web_host, self.settings.web_port).start()
         stop = asyncio.Event()
