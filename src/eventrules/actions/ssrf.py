@@ -7,7 +7,11 @@ carrier-grade NAT (100.64.0.0/10), IPv6 unique local, anything else not globally
 metadata endpoints, and IPv6 forms that embed one of those IPv4 addresses (mapped, NAT64, 6to4).
 
 The operator allow-list holds CIDRs (``127.0.0.1/32``, ``10.1.0.0/16``, a bare IP) and exact host
-names (``hooks.internal``; no wildcards). A host name entry admits whatever that name resolves to.
+names (``hooks.internal``; no wildcards), each optionally with one port: ``127.0.0.1:8080``,
+``10.0.0.0/8:443``, ``[fd00::/8]:443``, ``hooks.internal:8443``. An entry without a port admits
+every port (so ``127.0.0.1/32`` also admits the broker and the worker's own web port: prefer a
+port). A host name entry admits whatever that name resolves to. A CIDR with host bits set
+(``10.1.2.3/8``) is refused rather than silently widened.
 """
 
 from __future__ import annotations
@@ -55,47 +59,84 @@ _NAT64 = ipaddress.ip_network("64:ff9b::/96")
 
 @dataclass(frozen=True)
 class AllowList:
-    """Operator-admitted destinations; build it with :meth:`parse`."""
+    """Operator-admitted destinations; build it with :meth:`parse`. A port of None: any port."""
 
-    networks: tuple[IPNetwork, ...] = ()
-    hosts: frozenset[str] = frozenset()
+    networks: tuple[tuple[IPNetwork, int | None], ...] = ()
+    hosts: frozenset[tuple[str, int | None]] = frozenset()
     entries: tuple[str, ...] = ()
 
     @classmethod
     def parse(cls, entries: Iterable[str]) -> AllowList:
-        networks: list[IPNetwork] = []
-        hosts: set[str] = set()
+        networks: list[tuple[IPNetwork, int | None]] = []
+        hosts: set[tuple[str, int | None]] = set()
         kept: list[str] = []
         for raw in entries:
             entry = raw.strip()
-            try:
-                networks.append(ipaddress.ip_network(entry, strict=False))
-            except ValueError:
-                if not entry or "/" in entry or ":" in entry or " " in entry:
-                    raise ConfigurationError(
-                        f"webhook allow-list entry {raw!r} is neither a CIDR nor a host name"
-                    ) from None
-                hosts.add(_normalise_host(entry))
+            target, port = _split_port(entry, raw)
+            network = _parse_network(target, raw)
+            if network is not None:
+                networks.append((network, port))
+            elif not target or "/" in target or ":" in target or " " in target:
+                raise ConfigurationError(
+                    f"webhook allow-list entry {raw!r} is neither a CIDR nor a host name"
+                    " (optionally with :port)"
+                )
+            else:
+                hosts.add((_normalise_host(target), port))
             kept.append(entry)
         return cls(networks=tuple(networks), hosts=frozenset(hosts), entries=tuple(kept))
 
-    def admits_host(self, host: str) -> bool:
-        return _normalise_host(host) in self.hosts
+    def admits_host(self, host: str, port: int) -> bool:
+        name = _normalise_host(host)
+        return (name, None) in self.hosts or (name, port) in self.hosts
 
-    def admits_address(self, address: IPAddress) -> bool:
+    def admits_address(self, address: IPAddress, port: int) -> bool:
         candidates = [address]
         inner = _embedded_ipv4(address)
         if inner is not None:
             candidates.append(inner)
         return any(
-            candidate in network
+            candidate in network and allowed in (None, port)
             for candidate in candidates
-            for network in self.networks
+            for network, allowed in self.networks
             if candidate.version == network.version
         )
 
     def __str__(self) -> str:
         return ", ".join(self.entries) or "empty"
+
+
+def _split_port(entry: str, raw: str) -> tuple[str, int | None]:
+    """``(target, port)`` of ``host:port``, ``cidr:port`` or ``[ipv6 or cidr]:port``."""
+    if entry.startswith("["):
+        inside, closed, rest = entry[1:].partition("]")
+        if not closed or (rest and not rest.startswith(":")):
+            raise ConfigurationError(f"webhook allow-list entry {raw!r}: expected [address]:port")
+        return inside, _port(rest[1:], raw) if rest else None
+    head, colon, tail = entry.rpartition(":")
+    if colon and head.count(":") == 0 and tail.isdigit():
+        return head, _port(tail, raw)
+    return entry, None
+
+
+def _port(text: str, raw: str) -> int:
+    if not text.isdigit() or not 0 < int(text) < 65536:
+        raise ConfigurationError(f"webhook allow-list entry {raw!r}: {text!r} is not a port")
+    return int(text)
+
+
+def _parse_network(target: str, raw: str) -> IPNetwork | None:
+    try:
+        return ipaddress.ip_network(target, strict=True)
+    except ValueError as exc:
+        if "has host bits set" not in str(exc):
+            return None
+    widened = ipaddress.ip_network(target, strict=False)
+    address = target.partition("/")[0]
+    raise ConfigurationError(
+        f"webhook allow-list entry {raw!r} is not a canonical CIDR (host bits set): write"
+        f" {widened} for the whole network, or {address} for the one address"
+    )
 
 
 def refusal_reason(address: IPAddress) -> str | None:
@@ -148,11 +189,11 @@ async def vet_destination(
         addresses = tuple(dict.fromkeys(ip for ip in parsed if ip is not None))
         if not addresses:
             raise OSError(f"{host} resolved to no usable address")
-    if allow_list.admits_host(host):
+    if allow_list.admits_host(host, port):
         return addresses
     for address in addresses:
         reason = refusal_reason(address)
-        if reason is not None and not allow_list.admits_address(address):
+        if reason is not None and not allow_list.admits_address(address, port):
             raise WebhookBlockedError(
                 host=host, address=str(address), reason=reason, allow_list=str(allow_list)
             )

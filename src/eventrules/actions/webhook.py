@@ -22,6 +22,7 @@ from typing import TYPE_CHECKING, Any
 import httpx
 import orjson
 
+from eventrules.actions.pools import DestinationPools, tls_context
 from eventrules.actions.signing import decode_secret, signature_headers
 from eventrules.actions.ssrf import AllowList, Resolver, system_resolver, vet_destination
 from eventrules.errors import ConfigurationError, WebhookBlockedError, WebhookError
@@ -170,10 +171,16 @@ class WebhookExecutor:
         )
 
     @staticmethod
-    def new_client() -> httpx.AsyncClient:
-        """The HTTP client webhooks go through: no redirects, and trust_env=False so an
-        environment proxy cannot carry webhook traffic past the SSRF guard."""
-        return httpx.AsyncClient(follow_redirects=False, trust_env=False)
+    def new_client(ca_location: str | None = None) -> httpx.AsyncClient:
+        """The HTTP client webhooks go through: no redirects, trust_env=False so an
+        environment proxy cannot carry webhook traffic past the SSRF guard, and connections
+        pooled per host name and vetted address (:mod:`.pools`), never shared across hosts.
+        ``ca_location``: the CAs server certificates are checked against (default: certifi)."""
+        return httpx.AsyncClient(
+            follow_redirects=False,
+            trust_env=False,
+            transport=DestinationPools(context=tls_context(ca_location)),
+        )
 
     async def call(self, request: WebhookRequest) -> WebhookResult:
         # perf_counter, not the injected wall clock: durations must survive clock adjustments

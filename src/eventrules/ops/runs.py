@@ -123,7 +123,7 @@ async def run_manually(
     sender = KafkaSender(Producer(producer_config(settings.kafka_client_config())))
     provider, tracer = start_tracing_for(settings)
     try:
-        async with WebhookExecutor.new_client() as client:
+        async with WebhookExecutor.new_client(settings.webhook_ca_location) as client:
             runner = new_runner(
                 Engine(TriggerCatalog(())),
                 tracer,

@@ -165,7 +165,7 @@ class Worker:
         )
 
         tracer_provider, tracer = start_tracing_for(settings)
-        webhook_client = WebhookExecutor.new_client()
+        webhook_client = WebhookExecutor.new_client(settings.webhook_ca_location)
         webhooks = WebhookExecutor.from_settings(
             settings,
             webhook_client,

@@ -148,3 +148,57 @@ def test_system_resolver_sees_through_odd_loopback_spellings(host: str) -> None:
     # getaddrinfo reads these from the string or /etc/hosts: no DNS traffic
     with pytest.raises(WebhookBlockedError, match="loopback"):
         asyncio.run(vet_destination(host, 80, allow_list=AllowList(), resolver=system_resolver))
+
+
+def vet_port(host: str, port: int, allow: Sequence[str]) -> bool:
+    table = {"hooks.internal": ["10.9.9.9"]}
+    try:
+        asyncio.run(
+            vet_destination(
+                host, port, allow_list=AllowList.parse(allow), resolver=stub_resolver(table)
+            )
+        )
+    except WebhookBlockedError:
+        return False
+    return True
+
+
+@pytest.mark.parametrize(
+    ("host", "port", "allow", "admitted"),
+    [
+        # an entry with a port admits that port only: not the broker on 9092, not the worker
+        ("127.0.0.1", 8080, ["127.0.0.1:8080"], True),
+        ("127.0.0.1", 9092, ["127.0.0.1:8080"], False),
+        ("127.0.0.1", 6066, ["127.0.0.1/32:8080"], False),
+        ("10.20.30.40", 443, ["10.0.0.0/8:443"], True),
+        ("10.20.30.40", 80, ["10.0.0.0/8:443"], False),
+        ("::1", 8443, ["[::1]:8443"], True),
+        ("::1", 8444, ["[::1]:8443"], False),
+        ("fd00::5", 443, ["[fd00::/8]:443"], True),
+        ("fd00::5", 443, ["fd00::/8"], True),  # bare IPv6 CIDR: every port
+        ("hooks.internal", 8443, ["hooks.internal:8443"], True),
+        ("hooks.internal", 443, ["hooks.internal:8443"], False),
+        ("127.0.0.1", 9092, ["127.0.0.1/32"], True),  # no port: every port, as before
+    ],
+)
+def test_allow_list_entries_with_ports(
+    host: str, port: int, allow: list[str], admitted: bool
+) -> None:
+    assert vet_port(host, port, allow) is admitted
+
+
+@pytest.mark.parametrize(
+    ("entry", "hint"),
+    [
+        ("10.1.2.3/8", "write 10.0.0.0/8 for the whole network, or 10.1.2.3 for the one address"),
+        ("10.1.2.3/8:443", "not a canonical CIDR"),
+        ("[fd00::1/8]:443", "write fd00::/8"),
+        ("127.0.0.1:0", "is not a port"),
+        ("127.0.0.1:99999", "is not a port"),
+        ("[::1", "expected [address]:port"),
+        ("hooks.internal:http", "neither a CIDR nor a host name"),
+    ],
+)
+def test_allow_list_refuses_non_canonical_cidrs_and_bad_ports(entry: str, hint: str) -> None:
+    with pytest.raises(ConfigurationError, match=re.escape(hint)):
+        AllowList.parse([entry])
