@@ -306,6 +306,7 @@ class Settings(BaseSettings):
             self.topic("rules.replies.*"),
         ]
 
+
 def _folder(given: Path | None, variable: str, shipped: str) -> Path:
     if given is not None:
         if not given.is_dir():
