@@ -8,6 +8,7 @@ import os
 import click
 
 from eventrules import __version__
+from eventrules.cli.acls import acls
 from eventrules.cli.auth import auth
 from eventrules.cli.broker import broker
 from eventrules.cli.config import config
@@ -60,6 +61,7 @@ cli.add_command(dlq)
 cli.add_command(workflows)
 cli.add_command(auth)
 cli.add_command(docs)
+cli.add_command(acls)
 
 
 def main() -> None:

@@ -28,6 +28,7 @@ __all__ = [
     "KAFKA_LOG",
     "LibrdkafkaLog",
     "admin_config",
+    "PRIVATE_GROUP_PREFIX",
     "consumer_config",
     "private_group",
     "producer_config",
@@ -80,11 +81,14 @@ def admin_config(base: Mapping[str, Any]) -> dict[str, Any]:
     """An admin client's settings: the shared base, logging through :data:`KAFKA_LOG` (its
     lines are delivered when the client is polled)."""
     return {**base, "logger": KAFKA_LOG}
+PRIVATE_GROUP_PREFIX = "eventrules-private-"
 
 
 def private_group(purpose: str) -> str:
-    """A group id of its own for a client that only assigns partitions and never commits."""
-    return f"eventrules-{purpose}-{uuid.uuid4().hex}"
+    """A group id of its own for a client that only assigns partitions and never commits. The
+    client still looks up the group's coordinator, so it needs READ on the group: the prefix
+    lets an ACL grant exactly these groups, never the workers' (see ops/acls.py)."""
+    return f"{PRIVATE_GROUP_PREFIX}{purpose}-{uuid.uuid4().hex}"
 
 
 def consumer_config(
@@ -156,7 +160,10 @@ def _topic_metadata(consumer: Consumer, topic: str, *, timeout: float) -> Any:
         if info is not None and info.error is None and info.partitions:
             return info
         if time.monotonic() > deadline:
-            raise KafkaError(f"topic {topic} does not exist; run `eventrules topics apply`")
+            raise KafkaError(
+                f"topic {topic} does not exist, or this principal may not describe it"
+                " (run `eventrules topics apply`; see `eventrules acls show`)"
+            )
         time.sleep(0.2)
 
 

@@ -27,7 +27,7 @@ from confluent_kafka.admin import AdminClient
 from eventrules.errors import BrokerUnavailableError, ConfigurationError
 from eventrules.settings import SHIPPED_DIR, Settings, find_project_file
 
-__all__ = ["LocalBroker", "wait_for_broker"]
+__all__ = ["BrokerSecurity", "LocalBroker", "wait_for_broker"]
 
 # Brokers started by this process, kept so they can be waited on (and are not reported as
 # leaked by Popen's finaliser); a broker started by an earlier CLI call is found by its pid file.
@@ -92,6 +92,72 @@ def _random_cluster_id() -> str:
     return base64.urlsafe_b64encode(uuid.uuid4().bytes).decode().rstrip("=")
 
 
+@dataclass(frozen=True)
+class BrokerSecurity:
+    """Authenticated listeners for a broker: SASL/SCRAM over TLS on ``port`` (the bootstrap
+    port) and mutual TLS on ``mtls_port``, with the StandardAuthorizer (ACLs; nothing is
+    allowed without one). ``keystore`` is a PEM file holding the broker's unencrypted PKCS#8 key
+    and its certificate (SAN 127.0.0.1); ``truststore`` the CA that signed the broker's and the
+    clients' certificates. A client certificate's CN is its principal (``User:<CN>``).
+    ``scram_users`` (name -> password) are created when the storage is formatted; ``admin`` is
+    one of them and the super user the broker itself talks as."""
+
+    keystore: Path
+    truststore: Path
+    mtls_port: int
+    scram_users: dict[str, str]
+    admin: str = "admin"
+    mechanism: str = "SCRAM-SHA-512"
+
+    def client_config(self, user: str) -> dict[str, Any]:
+        """librdkafka settings of a SCRAM client ``user`` (SASL_SSL)."""
+        return {
+            "security.protocol": "SASL_SSL",
+            "sasl.mechanism": self.mechanism,
+            "sasl.username": user,
+            "sasl.password": self.scram_users[user],
+            "ssl.ca.location": str(self.truststore),
+        }
+
+    def properties(self, port: int, controller_port: int) -> dict[str, str]:
+        jaas = (
+            "org.apache.kafka.common.security.scram.ScramLoginModule required"
+            f' username="{self.admin}" password="{self.scram_users[self.admin]}";'
+        )
+        return {
+            "listeners": (
+                f"SASL_SSL://127.0.0.1:{port},SSL://127.0.0.1:{self.mtls_port},"
+                f"CONTROLLER://127.0.0.1:{controller_port}"
+            ),
+            "advertised.listeners": (
+                f"SASL_SSL://127.0.0.1:{port},SSL://127.0.0.1:{self.mtls_port}"
+            ),
+            "inter.broker.listener.name": "SASL_SSL",
+            "listener.security.protocol.map": ("SASL_SSL:SASL_SSL,SSL:SSL,CONTROLLER:PLAINTEXT"),
+            "sasl.enabled.mechanisms": self.mechanism,
+            "sasl.mechanism.inter.broker.protocol": self.mechanism,
+            f"listener.name.sasl_ssl.{self.mechanism.lower()}.sasl.jaas.config": jaas,
+            "listener.name.ssl.ssl.client.auth": "required",
+            "ssl.keystore.type": "PEM",
+            "ssl.keystore.location": str(self.keystore),
+            "ssl.truststore.type": "PEM",
+            "ssl.truststore.location": str(self.truststore),
+            "ssl.principal.mapping.rules": "RULE:^CN=([^,]+)$/$1/,DEFAULT",
+            "authorizer.class.name": "org.apache.kafka.metadata.authorizer.StandardAuthorizer",
+            "allow.everyone.if.no.acl.found": "false",
+            # ANONYMOUS: the broker half of this one JVM calling its controller half on the
+            # loopback-only PLAINTEXT controller listener, which serves no client requests.
+            "super.users": f"User:{self.admin};User:ANONYMOUS",
+        }
+
+    def format_arguments(self) -> list[str]:
+        return [
+            arg
+            for name, password in sorted(self.scram_users.items())
+            for arg in ("--add-scram", f"{self.mechanism}=[name={name},password={password}]")
+        ]
+
+
 @dataclass
 class LocalBroker:
     """A broker process owned by this project, identified by its data directory."""
@@ -101,6 +167,7 @@ class LocalBroker:
     data_dir: Path = Path(".eventrules/kafka")
     heap: str = "512m"
     pom: Path | None = None
+    security: BrokerSecurity | None = None
 
     @classmethod
     def from_settings(cls, settings: Settings) -> LocalBroker:
@@ -177,9 +244,15 @@ class LocalBroker:
                 return None
         return pid
 
+    def admin_config(self) -> dict[str, Any]:
+        """Settings of a super-user client (empty for a PLAINTEXT broker)."""
+        return self.security.client_config(self.security.admin) if self.security else {}
+
     def is_answering(self, timeout: float = 2.0) -> bool:
         try:
-            wait_for_broker(self.bootstrap_servers, timeout=timeout)
+            wait_for_broker(
+                self.bootstrap_servers, timeout=timeout, client_config=self.admin_config()
+            )
         except BrokerUnavailableError:
             return False
         return True
@@ -211,6 +284,8 @@ class LocalBroker:
             "log.cleaner.min.compaction.lag.ms": "0",
             "log.cleaner.backoff.ms": "1000",
         }
+        if self.security is not None:
+            lines.update(self.security.properties(self.port, self.controller_port))
         properties.write_text("".join(f"{key}={value}\n" for key, value in lines.items()))
         return properties
 
@@ -235,7 +310,9 @@ class LocalBroker:
     def start(self, *, timeout: float = 90.0) -> bool:
         """Start the broker unless one already answers; return True when this call started it."""
         if self.running_pid() is not None or self.is_answering(timeout=1.0):
-            wait_for_broker(self.bootstrap_servers, timeout=timeout)
+            wait_for_broker(
+                self.bootstrap_servers, timeout=timeout, client_config=self.admin_config()
+            )
             return False
         jars = self.jars_dir()
         self.log_dir.mkdir(parents=True, exist_ok=True)
@@ -253,6 +330,7 @@ class LocalBroker:
                         f"--cluster-id={_random_cluster_id()}",
                         "-c",
                         str(properties),
+                        *(self.security.format_arguments() if self.security else []),
                     ),
                     check=False,
                     stdout=format_log,
@@ -284,7 +362,9 @@ class LocalBroker:
         _STARTED[process.pid] = process
         self.pid_file.write_text(str(process.pid))
         try:
-            wait_for_broker(self.bootstrap_servers, timeout=timeout)
+            wait_for_broker(
+                self.bootstrap_servers, timeout=timeout, client_config=self.admin_config()
+            )
         except BrokerUnavailableError:
             if process.poll() is not None:
                 raise BrokerUnavailableError(
