@@ -41,6 +41,12 @@ FULL=(
   --set kafka.tls.caSecret=kafka-ca
   --set-json 'webhooks.secrets={"crm":"whsec_not_real"}'
   --set-json 'config.webhookAllowList=["10.0.0.0/8"]'
+  --set kafka.tls.clientCertSecret=kafka-client
+  --set kafka.tls.clientKeyPasswordSecret=kafka-client-key
+  --set-json 'http.tokens=[{"name":"ops","sha256":"0000000000000000000000000000000000000000000000000000000000000000","scope":"admin"}]'
+  --set-json 'security.trustedConfigKeys=["MCowBQYDK2VwAyEAnot-a-real-key-for-the-check-only"]'
+  --set security.signingKey.existingSecret=config-signing-key
+  --set-json 'security.rulesReplyTopics=["eventrules.rules.results","eventrules.rules.replies.*"]'
 )
 # Existing Secrets instead of inline values, CA from a ConfigMap, PDB off, a NetworkPolicy
 # with its defaults (no ingress peers: nothing may reach the web port; Kafka ports from the
@@ -56,6 +62,9 @@ EXISTING=(
   --set kafka.sasl.existingSecret=kafka-credentials
   --set kafka.tls.caConfigMap=kafka-ca
   --set webhooks.existingSecret=webhook-secrets
+  --set http.existingSecret=http-tokens
+  --set security.schedulerSecret.existingSecret=scheduler
+  --set serviceMonitor.enabled=true
   --set podDisruptionBudget.enabled=false
   --set topicsJob.enabled=false
 )
@@ -144,4 +153,33 @@ assert spec["ingress"] == [], spec  # no peers configured: nobody
 (kafka,) = spec["egress"]  # no DNS, no webhooks
 assert kafka == {"ports": [{"port": 9094, "protocol": "TCP"}, {"port": 9095, "protocol": "TCP"}]}, kafka
 print("   NetworkPolicy: configured peers on the web port; Kafka ports from the bootstrap servers")
+
+# HTTP tokens and the scheduler secret: the generated scrape token is one of the configured
+# digests (read scope) and the ServiceMonitor presents it; existing Secrets are referenced as is.
+import base64
+import hashlib
+import json
+
+(secret,) = [s for s in full["Secret"] if "http-tokens" in s["data"]]
+token = base64.b64decode(secret["data"]["scrape-token"]).decode()
+entries = json.loads(base64.b64decode(secret["data"]["http-tokens"]))
+assert {"name": "prometheus", "scope": "read", "sha256": hashlib.sha256(token.encode()).hexdigest()} in entries
+assert any(e["name"] == "ops" and e["scope"] == "admin" for e in entries), entries
+assert len(base64.b64decode(secret["data"]["scheduler-secret"])) >= 32
+(monitor,) = full["ServiceMonitor"]
+assert monitor["spec"]["endpoints"][0]["authorization"]["credentials"]["key"] == "scrape-token"
+(worker,) = full["Deployment"]
+container = worker["spec"]["template"]["spec"]["containers"][0]
+env = {e["name"]: e.get("valueFrom", {}).get("secretKeyRef", {}) for e in container["env"]}
+assert env["EVENTRULES_SSL_KEY_PASSWORD"] == {"name": "kafka-client-key", "key": "password"}, env
+mounts = {m["name"]: m["mountPath"] for m in container["volumeMounts"]}
+assert mounts["kafka-client"] == "/etc/eventrules/kafka-client" and "signing-key" in mounts, mounts
+(worker,) = existing["Deployment"]
+env = {e["name"]: e.get("valueFrom", {}).get("secretKeyRef", {}) for e in worker["spec"]["template"]["spec"]["containers"][0]["env"]}
+assert env["EVENTRULES_HTTP_TOKENS"] == {"name": "http-tokens", "key": "http-tokens"}, env
+assert env["EVENTRULES_SCHEDULER_SECRET"] == {"name": "scheduler", "key": "scheduler-secret"}, env
+assert "Secret" not in existing, "nothing generated when every secret is an existing one"
+(monitor,) = existing["ServiceMonitor"]
+assert "authorization" not in monitor["spec"]["endpoints"][0]
+print("   HTTP tokens: the generated scrape token is configured (read) and used by the ServiceMonitor")
 PY

@@ -55,9 +55,20 @@ app.kubernetes.io/part-of: eventrules
 {{- if or .Values.webhooks.existingSecret .Values.webhooks.secrets }}true{{ end }}
 {{- end }}
 
-{{/* True when the chart must create its own Secret (a value was given inline). */}}
+{{/* True when the chart generates the Prometheus read token (and so writes the token list). */}}
+{{- define "eventrules.scrapeToken" -}}
+{{- if and .Values.http.scrapeToken.enabled (not .Values.http.existingSecret) }}true{{ end }}
+{{- end }}
+
+{{/* True when the chart writes EVENTRULES_HTTP_TOKENS into its own Secret. */}}
+{{- define "eventrules.chartTokens" -}}
+{{- if and (not .Values.http.existingSecret) (or .Values.http.tokens .Values.http.scrapeToken.enabled) }}true{{ end }}
+{{- end }}
+
+{{/* True when the chart must create its own Secret (a value was given inline or is generated:
+the scheduler secret, unless an existing one is named, always is). */}}
 {{- define "eventrules.createSecret" -}}
-{{- if or (and .Values.kafka.sasl.password (not .Values.kafka.sasl.existingSecret)) (and .Values.webhooks.secrets (not .Values.webhooks.existingSecret)) }}true{{ end }}
+{{- if or (and .Values.kafka.sasl.password (not .Values.kafka.sasl.existingSecret)) (and .Values.webhooks.secrets (not .Values.webhooks.existingSecret)) (include "eventrules.chartTokens" .) (not .Values.security.schedulerSecret.existingSecret) }}true{{ end }}
 {{- end }}
 
 {{- define "eventrules.caMounted" -}}
@@ -104,6 +115,40 @@ EVENTRULES_SASL_USERNAME: {{ . | quote }}
 {{- end }}
 {{- if include "eventrules.caMounted" . }}
 EVENTRULES_SSL_CA_LOCATION: {{ include "eventrules.caPath" . | quote }}
+{{- end }}
+{{- if .Values.kafka.tls.clientCertSecret }}
+EVENTRULES_SSL_CERTIFICATE_LOCATION: "/etc/eventrules/kafka-client/tls.crt"
+EVENTRULES_SSL_KEY_LOCATION: "/etc/eventrules/kafka-client/tls.key"
+{{- end }}
+{{- end }}
+
+{{/* The mTLS client key's password variable, when its Secret is named. */}}
+{{- define "eventrules.sslKeyPasswordEnv" -}}
+{{- if .Values.kafka.tls.clientKeyPasswordSecret -}}
+- name: EVENTRULES_SSL_KEY_PASSWORD
+  valueFrom:
+    secretKeyRef:
+      name: {{ .Values.kafka.tls.clientKeyPasswordSecret }}
+      key: {{ .Values.kafka.tls.clientKeyPasswordKey }}
+{{- end }}
+{{- end }}
+
+{{- define "eventrules.clientCertVolume" -}}
+{{- if .Values.kafka.tls.clientCertSecret -}}
+- name: kafka-client
+  secret:
+    secretName: {{ .Values.kafka.tls.clientCertSecret }}
+    items:
+      - {key: tls.crt, path: tls.crt}
+      - {key: tls.key, path: tls.key}
+{{- end }}
+{{- end }}
+
+{{- define "eventrules.clientCertVolumeMount" -}}
+{{- if .Values.kafka.tls.clientCertSecret -}}
+- name: kafka-client
+  mountPath: /etc/eventrules/kafka-client
+  readOnly: true
 {{- end }}
 {{- end }}
 
