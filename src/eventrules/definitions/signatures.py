@@ -146,7 +146,7 @@ class ConfigSigner:
         ]
 
 
-def _parse_public_key(text: str) -> Ed25519PublicKey:
+def _parse_public_key(text: str, number: int) -> Ed25519PublicKey:
     stripped = text.strip()
     try:
         if stripped.startswith("-----BEGIN"):
@@ -157,9 +157,10 @@ def _parse_public_key(text: str) -> Ed25519PublicKey:
         raw = base64.urlsafe_b64decode(stripped + "=" * (-len(stripped) % 4))
         return Ed25519PublicKey.from_public_bytes(raw)
     except (ValueError, TypeError, UnicodeError):
+        # never the value: a private key pasted here by mistake must not reach a log
         raise ConfigurationError(
-            f"trusted config key {stripped[:60]!r} is not an Ed25519 public key (URL-safe base64"
-            " of its 32 raw bytes, as `eventrules config keygen` prints, or PEM)"
+            f"trusted config key #{number} is not an Ed25519 public key (URL-safe base64 of its"
+            " 32 raw bytes, as `eventrules config keygen` prints, or PEM)"
         ) from None
 
 
@@ -167,7 +168,7 @@ class ConfigVerifier:
     """The trusted public keys; with none, :attr:`enforced` is False and nothing is checked."""
 
     def __init__(self, public_keys: Iterable[str] = ()) -> None:
-        parsed = [_parse_public_key(text) for text in public_keys]
+        parsed = [_parse_public_key(text, n) for n, text in enumerate(public_keys, 1)]
         self._keys = {key_id_of(key): key for key in parsed}
 
     @property
