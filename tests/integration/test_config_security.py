@@ -63,7 +63,9 @@ def _run_order(deployment: Deployment, event_id: str, workflow_id: str) -> dict[
     event = cloudevent("order.created", {"orderId": event_id}, event_id=event_id)
     deployment.produce("events.orders", orjson.dumps(event), key=event_id.encode())
     runs = deployment.executions(until=lambda found: event_id in ids_of(found, workflow_id))
-    return next(r for r in runs if r["trigger_event_id"] == event_id)
+    return next(
+        r for r in runs if r["trigger_event_id"] == event_id and r["workflow_id"] == workflow_id
+    )
 
 
 def test_only_signed_definitions_change_what_workers_run(
