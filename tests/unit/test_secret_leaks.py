@@ -14,7 +14,7 @@ from eventrules.definitions.signatures import ConfigSigner, ConfigVerifier
 from eventrules.errors import ConfigurationError
 from eventrules.runtime.admission import TickAuthenticator
 from eventrules.settings import Settings
-from unit.runtime.test_web import View, _serve
+from unit.runtime.test_web_auth import View, _serve
 
 
 def test_a_private_key_pasted_as_a_trusted_key_is_not_echoed() -> None:

@@ -26,9 +26,9 @@ from eventrules.errors import KafkaError
 
 __all__ = [
     "KAFKA_LOG",
+    "PRIVATE_GROUP_PREFIX",
     "LibrdkafkaLog",
     "admin_config",
-    "PRIVATE_GROUP_PREFIX",
     "consumer_config",
     "private_group",
     "producer_config",
@@ -81,6 +81,8 @@ def admin_config(base: Mapping[str, Any]) -> dict[str, Any]:
     """An admin client's settings: the shared base, logging through :data:`KAFKA_LOG` (its
     lines are delivered when the client is polled)."""
     return {**base, "logger": KAFKA_LOG}
+
+
 PRIVATE_GROUP_PREFIX = "eventrules-private-"
 
 
