@@ -5,6 +5,7 @@ audit trail that outlives compaction."""
 from __future__ import annotations
 
 import json
+import re
 import time
 from pathlib import Path
 from typing import Any
@@ -176,14 +177,12 @@ def test_after_a_rejected_record_and_compaction_a_fresh_worker_runs_the_accepted
 
 
 def _loaded(worker: WorkerProcess) -> dict[str, int]:
+    """The version of each workflow the worker last installed, from its log."""
     assert worker.metric("eventrules_definitions_loaded", kind="workflow", enabled="true") == 2
+    installed = re.compile(r"config: (?:added|replaced) workflow (\S+) v(\d+)")
     found: dict[str, int] = {}
-    for line in worker.log_path.read_text().splitlines():
-        for verb in ("added", "replaced"):
-            marker = f"config: {verb} workflow "
-            if marker in line:
-                name, _, version = line.split(marker, 1)[1].partition(" v")
-                found[name] = int(version.split()[0])
+    for match in installed.finditer(worker.log_path.read_text()):
+        found[match.group(1)] = int(match.group(2))
     return found
 
 

@@ -136,7 +136,8 @@ class Worker:
         if settings.scheduler_secret is not None:
             ticks = TickAuthenticator(settings.scheduler_secret.get_secret_value())
         else:
-            log.warning(
+            # INFO, not WARNING: the default, like unsigned config (README, "Known limits")
+            log.info(
                 "EVENTRULES_SCHEDULER_SECRET is not set: schedule ticks are not authenticated"
                 " and anyone who can write %s can fire scheduled workflows",
                 topics("events.scheduled"),
