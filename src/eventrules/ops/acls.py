@@ -68,6 +68,8 @@ def _worker(settings: Settings) -> list[Grant]:
         _topic("literal", t("rules.results"), "WRITE DESCRIBE", "rule replies"),
         _topic("prefixed", t("rules.replies."), "WRITE DESCRIBE", "rule replies (reply_to)"),
         _topic("prefixed", t("actions."), "WRITE DESCRIBE", "action messages"),
+        _topic("prefixed", t("retry."), "READ WRITE DESCRIBE", "non-blocking retry tiers"),
+        _topic("literal", t("action-results"), "WRITE DESCRIBE", "outcomes of retried actions"),
         _topic("literal", t("executions"), "READ WRITE DESCRIBE", "records; the stats keeper"),
         _topic("literal", t("dlq"), "WRITE DESCRIBE", "dead letters"),
         _topic("literal", t("workflow-stats"), "READ WRITE DESCRIBE", "the stats keeper"),

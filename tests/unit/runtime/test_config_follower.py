@@ -13,7 +13,7 @@ class ExplodingTable:
         self.metrics = Metrics.create()
         self.applied: list[Any] = []
 
-    def apply(self, key: bytes | None, value: bytes | None) -> None:
+    def apply(self, key: bytes | None, value: bytes | None, headers: Any = None) -> None:
         if value == b"boom":
             raise RecursionError("maximum recursion depth exceeded")
         self.applied.append(key)
@@ -31,6 +31,9 @@ class Message:
 
     def offset(self) -> int:
         return 7
+
+    def headers(self) -> list[tuple[str, bytes]]:
+        return []
 
 
 def test_a_record_that_makes_the_table_raise_is_rejected_and_the_next_applied() -> None:
