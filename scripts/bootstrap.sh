@@ -1,6 +1,7 @@
 #!/usr/bin/env bash
-# Installs what eventrules needs on a fresh machine: Java + Maven (for the local broker), a
-# virtualenv with the package and its test extras, and the Kafka broker jars from Maven Central.
+# Installs what eventrules needs on a fresh machine: Java + Maven (for the local broker), chromium
+# (for the console's browser tests), a virtualenv with the package and its test extras, and the
+# Kafka broker jars from Maven Central.
 # Idempotent: a second run only checks. Sourced by scripts/test.sh and scripts/run.sh.
 set -euo pipefail
 cd "$(dirname "${BASH_SOURCE[0]}")/.."
@@ -8,6 +9,13 @@ cd "$(dirname "${BASH_SOURCE[0]}")/.."
 if ! command -v java >/dev/null 2>&1 || ! command -v mvn >/dev/null 2>&1; then
   echo "== installing Java 17 and Maven (apt)"
   apt-get update -qq && apt-get install -y -qq openjdk-17-jre-headless maven >/dev/null
+fi
+
+# Debian's chromium for the console's browser tests (Playwright drives it; it never downloads
+# a browser of its own).
+if ! command -v chromium >/dev/null 2>&1; then
+  echo "== installing chromium (apt)"
+  apt-get update -qq && apt-get install -y -qq chromium >/dev/null
 fi
 
 PYTHON=${PYTHON:-python3}

@@ -47,6 +47,8 @@ FULL=(
   --set-json 'security.trustedConfigKeys=["MCowBQYDK2VwAyEAnot-a-real-key-for-the-check-only"]'
   --set security.signingKey.existingSecret=config-signing-key
   --set-json 'security.rulesReplyTopics=["eventrules.rules.results","eventrules.rules.replies.*"]'
+  --set console.enabled=true
+  --set console.tokensSecret=console-tokens
 )
 # Existing Secrets instead of inline values, CA from a ConfigMap, PDB off, a NetworkPolicy
 # with its defaults (no ingress peers: nothing may reach the web port; Kafka ports from the

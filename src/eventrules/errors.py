@@ -18,6 +18,7 @@ The tree::
     │   └── SignatureError         unsigned, or not signed by a trusted key
     ├── OperationError             an operation over the topics cannot be done as asked
     │   └── NotFoundError          what it names is not there (a definition, an execution)
+    ├── InputError                 a console form field or query parameter is unusable (carries it)
     └── KafkaError                 talking to the broker failed
         ├── BrokerUnavailableError no broker answered in time
         ├── OutputRejectedError    the producer refused an output (carries the topic, permanent)
@@ -37,6 +38,7 @@ __all__ = [
     "ConfigurationError",
     "DefinitionError",
     "EventRulesError",
+    "InputError",
     "KafkaError",
     "NotFoundError",
     "OperationError",
@@ -152,6 +154,14 @@ class OperationError(EventRulesError):
 
 class NotFoundError(OperationError):
     """What an operation names (a definition, an execution, a dead letter) is not there."""
+
+
+class InputError(EventRulesError):
+    """A console form field or query parameter is unusable; ``field`` names it."""
+
+    def __init__(self, field: str, message: str) -> None:
+        self.field = field
+        super().__init__(f"{field}: {message}")
 
 
 class KafkaError(EventRulesError):

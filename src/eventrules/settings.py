@@ -239,6 +239,27 @@ class Settings(BaseSettings):
         "standard OTEL_* variables; see docs/observability.md).",
     )
 
+    # The web console (`eventrules console`, docs/console.md).
+    console_host: str = Field(
+        default="127.0.0.1", description="Address the console binds; loopback unless told."
+    )
+    console_port: int = Field(default=6070, ge=1, le=65535)
+    console_index_path: Path = Field(
+        default=Path(".eventrules/console/executions.sqlite3"),
+        description="The console's index of the executions topic; rebuilt from it when missing.",
+    )
+    console_worker_urls: list[str] = Field(
+        default_factory=list,
+        description="Workers' web addresses the console scrapes for rule evaluation counts.",
+    )
+    console_trust_proxy: bool = Field(
+        default=False,
+        description="Believe X-Forwarded-Proto from a TLS-terminating proxy (Secure cookies).",
+    )
+    console_session_minutes: int = Field(
+        default=480, ge=5, le=10_080, description="A console login lasts this long."
+    )
+
     # The local development broker started by `eventrules broker start`.
     broker_port: int = 9092
     controller_port: int = 9093

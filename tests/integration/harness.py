@@ -40,8 +40,8 @@ def free_port() -> int:
 
 
 @dataclass
-class WorkerProcess:
-    """One ``eventrules worker`` subprocess with its own web port."""
+class _EventrulesProcess:
+    """An ``eventrules`` subprocess serving HTTP on its own port, its output in a log file."""
 
     env: dict[str, str]
     log_path: Path
@@ -52,17 +52,47 @@ class WorkerProcess:
     def url(self) -> str:
         return f"http://127.0.0.1:{self.port}"
 
-    def start(self) -> WorkerProcess:
-        env = {**self.env, "EVENTRULES_WEB_PORT": str(self.port)}
+    def _spawn(self, *args: str, env: dict[str, str]) -> None:
         with self.log_path.open("ab") as log:
             self.process = subprocess.Popen(
-                [sys.executable, "-m", "eventrules", "worker", "--loglevel", "info"],
+                [sys.executable, "-m", "eventrules", *args],
                 env=env,
                 stdout=log,
                 stderr=subprocess.STDOUT,
                 stdin=subprocess.DEVNULL,
                 cwd=REPO_ROOT,
             )
+
+    def log_tail(self, lines: int = 40) -> str:
+        try:
+            text = self.log_path.read_text(errors="replace")
+        except OSError:
+            return ""
+        return "\n".join(text.splitlines()[-lines:])
+
+    def kill(self) -> None:
+        """SIGKILL: a crash, no chance to commit or flush anything."""
+        if self.process is not None and self.process.poll() is None:
+            self.process.send_signal(signal.SIGKILL)
+            self.process.wait(10)
+
+    def stop(self) -> None:
+        if self.process is None or self.process.poll() is not None:
+            return
+        self.process.send_signal(signal.SIGTERM)
+        try:
+            self.process.wait(30)
+        except subprocess.TimeoutExpired:
+            self.kill()
+
+
+@dataclass
+class WorkerProcess(_EventrulesProcess):
+    """One ``eventrules worker`` subprocess with its own web port."""
+
+    def start(self) -> WorkerProcess:
+        env = {**self.env, "EVENTRULES_WEB_PORT": str(self.port)}
+        self._spawn("worker", "--loglevel", "info", env=env)
         return self
 
     def get(self, path: str) -> httpx.Response:
@@ -99,27 +129,29 @@ class WorkerProcess:
                 return float(value)
         return 0.0
 
-    def log_tail(self, lines: int = 40) -> str:
-        try:
-            text = self.log_path.read_text(errors="replace")
-        except OSError:
-            return ""
-        return "\n".join(text.splitlines()[-lines:])
 
-    def kill(self) -> None:
-        """SIGKILL: a crash, no chance to commit or flush anything."""
-        if self.process is not None and self.process.poll() is None:
-            self.process.send_signal(signal.SIGKILL)
-            self.process.wait(10)
+@dataclass
+class ConsoleProcess(_EventrulesProcess):
+    """One ``eventrules console`` subprocess on its own port."""
 
-    def stop(self) -> None:
-        if self.process is None or self.process.poll() is not None:
-            return
-        self.process.send_signal(signal.SIGTERM)
-        try:
-            self.process.wait(30)
-        except subprocess.TimeoutExpired:
-            self.kill()
+    args: tuple[str, ...] = ()
+
+    def start(self) -> ConsoleProcess:
+        self._spawn("console", "--port", str(self.port), *self.args, env=self.env)
+        return self
+
+    def wait_ready(self, timeout: float = 60.0) -> None:
+        deadline = time.monotonic() + timeout
+        while time.monotonic() < deadline:
+            assert self.process is not None
+            assert self.process.poll() is None, self.log_tail()
+            try:
+                if httpx.get(self.url + "/healthz", timeout=2, trust_env=False).is_success:
+                    return
+            except httpx.HTTPError:
+                pass
+            time.sleep(0.2)
+        raise AssertionError(f"console not ready in {timeout}s\n{self.log_tail()}")
 
 
 @dataclass

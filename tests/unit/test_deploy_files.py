@@ -59,7 +59,10 @@ def settings_variables() -> set[str]:
 
 def test_compose_has_the_stack(compose: dict[str, Any]) -> None:
     services = compose["services"]
-    assert set(services) == {"kafka", "topics", *WORKERS, "prometheus", "grafana"}
+    assert set(services) == {"kafka", "topics", *WORKERS, "console", "prometheus", "grafana"}
+    # the console is opt-in (it needs tokens) and reachable from the host's loopback only
+    assert services["console"]["profiles"] == ["console"]
+    assert services["console"]["ports"] == ["127.0.0.1:6070:6070"]
     assert services["kafka"]["image"] == "apache/kafka:4.1.1"
     kafka_env = env_of(services["kafka"])
     assert kafka_env["KAFKA_PROCESS_ROLES"] == "broker,controller"  # KRaft, one node
@@ -143,7 +146,7 @@ def test_compose_publishes_every_port_on_loopback_only(compose: dict[str, Any]) 
             host, _, _ = port.rpartition(":")
             assert host.startswith("127.0.0.1:"), f"{name} publishes {port} on every interface"
             published += 1
-    assert published == 5  # kafka, the two workers, prometheus, grafana
+    assert published == 6  # kafka, the two workers, the console, prometheus, grafana
 
 
 def test_compose_grafana_admin_password_comes_from_the_environment(

@@ -12,6 +12,7 @@ from eventrules.cli.acls import acls
 from eventrules.cli.auth import auth
 from eventrules.cli.broker import broker
 from eventrules.cli.config import config
+from eventrules.cli.console import console
 from eventrules.cli.definitions import dry_run_command, validate_command
 from eventrules.cli.dlq import dlq
 from eventrules.cli.docs import docs
@@ -62,6 +63,7 @@ cli.add_command(workflows)
 cli.add_command(auth)
 cli.add_command(docs)
 cli.add_command(acls)
+cli.add_command(console)
 
 
 def main() -> None:

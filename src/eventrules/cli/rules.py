@@ -14,8 +14,6 @@ from typing import Any
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
 import click
-import httpx
-from prometheus_client.parser import text_string_to_metric_families
 from rich.console import Console
 from rich.markup import escape
 from rich.table import Table
@@ -23,6 +21,7 @@ from rich.table import Table
 from eventrules.definitions.files import read_definition_documents
 from eventrules.errors import DefinitionError, EventRulesError, RuleEvaluationError
 from eventrules.ops.config import live_rules
+from eventrules.ops.rules import scrape_rule_stats
 from eventrules.rules import (
     DEFAULT_PRICE_FIELD,
     POLICIES,
@@ -326,19 +325,6 @@ def _show_report(console: Console, report: CheckReport) -> None:
     )
 
 
-def _scrape(url: str) -> list[tuple[str, dict[str, str], float]]:
-    """``(name, labels, value)`` samples of one worker's /metrics."""
-    try:
-        text = httpx.get(url.rstrip("/") + "/metrics", timeout=10, trust_env=False).text
-    except httpx.HTTPError as exc:
-        raise click.ClickException(f"cannot scrape {url}: {exc}") from None
-    return [
-        (sample.name, sample.labels, sample.value)
-        for family in text_string_to_metric_families(text)
-        for sample in family.samples
-    ]
-
-
 @rules.command("stats")
 @click.option(
     "--url",
@@ -351,25 +337,10 @@ def _scrape(url: str) -> list[tuple[str, dict[str, str], float]]:
 @click.option("--json", "as_json", is_flag=True)
 def stats_command(urls: tuple[str, ...], as_json: bool) -> None:
     """Execution count and last execution per rule, scraped from the workers' metrics."""
-    counts: dict[str, dict[str, float]] = {}
-    last: dict[str, float] = {}
-    for url in urls:
-        for name, labels, value in _scrape(url):
-            if name == "eventrules_rule_evaluations_total":
-                per_rule = counts.setdefault(labels["rule"], {})
-                per_rule[labels["outcome"]] = per_rule.get(labels["outcome"], 0) + value
-            elif name == "eventrules_rule_last_evaluated_timestamp_seconds":
-                last[labels["rule"]] = max(last.get(labels["rule"], 0.0), value)
-    rows = {
-        rule: {
-            "applied": int(outcomes.get("applied", 0)),
-            "matched_not_applied": int(outcomes.get("matched", 0)),
-            "last_executed": datetime.fromtimestamp(last[rule], UTC).isoformat()
-            if rule in last
-            else None,
-        }
-        for rule, outcomes in sorted(counts.items())
-    }
+    try:
+        rows = scrape_rule_stats(urls)
+    except EventRulesError as exc:
+        raise click.ClickException(str(exc)) from None
     if as_json:
         click.echo(json.dumps(rows, indent=2))
         return

@@ -25,6 +25,7 @@ __all__ = [
     "load_rules",
     "load_workflows",
     "parse_definition",
+    "parse_yaml_text",
     "read_definition_documents",
 ]
 
@@ -41,6 +42,24 @@ _JsonCompatibleLoader.yaml_implicit_resolvers = {
     first: [(tag, regexp) for tag, regexp in resolvers if tag != "tag:yaml.org,2002:timestamp"]
     for first, resolvers in yaml.SafeLoader.yaml_implicit_resolvers.items()
 }
+
+
+class _NoAliasLoader(_JsonCompatibleLoader):
+    """Refuses anchors and aliases: text typed by strangers must not expand exponentially."""
+
+    def compose_node(self, parent: Any, index: Any) -> Any:
+        if self.check_event(yaml.AliasEvent):
+            event = self.peek_event()  # type: ignore[no-untyped-call]
+            raise yaml.composer.ComposerError(
+                None, None, "aliases (*name) are not accepted here", event.start_mark
+            )
+        return super().compose_node(parent, index)
+
+
+def parse_yaml_text(text: str) -> Any:
+    """One YAML document typed by a person (the console's editor): dates stay strings, as in
+    definition files, and aliases are refused. Raises yaml.YAMLError."""
+    return yaml.load(text, Loader=_NoAliasLoader)  # noqa: S506 - a SafeLoader
 
 
 @dataclass(frozen=True, slots=True)

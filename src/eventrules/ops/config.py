@@ -545,13 +545,16 @@ def publish_checked(
 ) -> int:
     """Re-read the live versions, refuse (ConfigConflictError) if a planned key changed since
     ``planned_against`` was read, unless ``force``; then publish, signed with the configured
-    key and audited. Returns records written. ``author``: who, for deletes (default: $USER)."""
+    key and audited. Returns records written. ``author``: who, for deletes (default: $USER).
+
+    The audit trail's "previous" is what is live now (equal to what was planned against unless
+    ``force``), so a caller that planned from versions and offsets alone audits the real diff."""
     signer = signer_from_settings(settings)
     client = settings.kafka_client_config()
     topic = settings.topic("config")
     verifier = ConfigVerifier(settings.config_trusted_keys)
+    now_live = read_live_definitions(client, topic, verifier=verifier)
     if not force:
-        now_live = read_live_definitions(client, topic, verifier=verifier)
         check_not_changed(planned_against, now_live, changes)
     return publish(
         client,
@@ -559,7 +562,7 @@ def publish_checked(
         changes,
         audit_topic=settings.topics.audit,
         author=author or getpass.getuser(),
-        previous=planned_against,
+        previous=now_live,
         signer=signer,
         transactional_prefix=f"{settings.app_id}-publisher",
     )

@@ -2,15 +2,16 @@
 
 from __future__ import annotations
 
-from collections.abc import Iterable, Iterator
+import time
+from collections.abc import Iterable, Iterator, Mapping
 from dataclasses import dataclass
 from typing import Any
 
 import orjson
-from confluent_kafka import Consumer, TopicPartition
+from confluent_kafka import Consumer, KafkaException, TopicPartition
 
 from eventrules.errors import KafkaError, NotFoundError, OperationError
-from eventrules.kafka.clients import consumer_config, private_group, read_to_end
+from eventrules.kafka.clients import consumer_config, private_group, read_to_end, watermarks
 from eventrules.models.events import Event
 from eventrules.models.executions import ExecutionRecord
 from eventrules.ops.runs import live_engine, recorded_engine, run_workflow_now
@@ -19,6 +20,8 @@ from eventrules.workflows.plan import WorkflowTrace
 
 __all__ = [
     "REPLAY_MARK",
+    "ExecutionLog",
+    "LoggedExecution",
     "Replay",
     "decode_execution",
     "follow_executions",
@@ -54,6 +57,103 @@ def read_executions(settings: Settings) -> list[dict[str, Any]]:
         for message in read_to_end(settings.kafka_client_config(), settings.topic("executions"))
         if (record := decode_execution(message.value())) is not None
     ]
+
+
+@dataclass(frozen=True)
+class LoggedExecution:
+    """One record of the executions topic and where it is; ``record`` is None when the value
+    is not a JSON object (it still advances the position)."""
+
+    partition: int
+    offset: int
+    timestamp_ms: int
+    record: dict[str, Any] | None
+
+
+class ExecutionLog:
+    """A reader of the executions topic kept open: follow it from chosen positions, or fetch
+    one record by its position. Not thread-safe: one user at a time."""
+
+    def __init__(self, settings: Settings, *, timeout: float = 10.0) -> None:
+        self.topic = settings.topic("executions")
+        self._timeout = timeout
+        self._consumer = Consumer(
+            consumer_config(settings.kafka_client_config(), private_group("executions-log"))
+        )
+
+    def close(self) -> None:
+        self._consumer.close()
+
+    def watermarks(self) -> dict[int, tuple[int, int]]:
+        """``(low, high)`` offsets of every partition."""
+        try:
+            info = self._consumer.list_topics(self.topic, timeout=self._timeout).topics.get(
+                self.topic
+            )
+            if info is None or info.error is not None:
+                raise KafkaError(f"{self.topic} does not exist; run `eventrules topics apply`")
+            return {
+                partition: watermarks(
+                    self._consumer, TopicPartition(self.topic, partition), timeout=self._timeout
+                )
+                for partition in sorted(info.partitions)
+            }
+        except KafkaException as exc:
+            raise KafkaError(f"reading {self.topic}: {exc.args[0]}") from None
+
+    def follow(self, positions: Mapping[int, int]) -> None:
+        """Read every partition from ``positions[partition]`` (the next offset to read), or from
+        its start when it has no position."""
+        partitions = self.watermarks()
+        self._consumer.assign(
+            [TopicPartition(self.topic, p, positions.get(p, _OFFSET_BEGINNING)) for p in partitions]
+        )
+
+    def poll(self, *, max_records: int = 500, timeout: float = 0.5) -> list[LoggedExecution]:
+        """The next records (at most ``max_records``) of the followed partitions."""
+        try:
+            messages = self._consumer.consume(max_records, timeout)
+        except KafkaException as exc:
+            raise KafkaError(f"reading {self.topic}: {exc.args[0]}") from None
+        found: list[LoggedExecution] = []
+        for message in messages:
+            error = message.error()
+            if error is not None:
+                if error.code() == error._PARTITION_EOF:
+                    continue
+                raise KafkaError(f"reading {self.topic}: {error}")
+            found.append(
+                LoggedExecution(
+                    message.partition() or 0,
+                    message.offset() or 0,
+                    message.timestamp()[1],
+                    decode_execution(message.value()),
+                )
+            )
+        return found
+
+    def fetch(self, partition: int, offset: int) -> dict[str, Any]:
+        """The record at ``partition``/``offset``; NotFoundError when the topic no longer
+        holds it (retention) or it is not an execution record."""
+        self._consumer.assign([TopicPartition(self.topic, partition, offset)])
+        deadline = time.monotonic() + self._timeout
+        try:
+            while time.monotonic() < deadline:
+                message = self._consumer.poll(0.2)
+                if message is None or message.error() is not None:
+                    continue
+                if message.partition() != partition or message.offset() != offset:
+                    # compacted or expired: the next record came instead
+                    break
+                record = decode_execution(message.value())
+                if record is not None:
+                    return record
+                break
+        except KafkaException as exc:
+            raise KafkaError(f"reading {self.topic}: {exc.args[0]}") from None
+        finally:
+            self._consumer.unassign()
+        raise NotFoundError(f"{self.topic} no longer holds an execution at {partition}@{offset}")
 
 
 def follow_executions(
