@@ -21,12 +21,13 @@ from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
 from datetime import UTC, datetime, tzinfo
 from decimal import ROUND_HALF_UP, Decimal
-from typing import Any, Final, NamedTuple, cast
+from typing import Any, Final, NamedTuple
 
 from pydantic import JsonValue
 
 from eventrules.conditions import CompiledCondition, Facts, compile_condition
 from eventrules.conditions.compiler import Predicate
+from eventrules.conditions.index import ConditionIndex
 from eventrules.conditions.paths import Getter, compile_path
 from eventrules.definitions.records import UpsertOutcome
 from eventrules.errors import RuleEvaluationError
@@ -54,8 +55,6 @@ from eventrules.rules.models import (
     SetField,
     TagFacts,
 )
-from eventrules.workflows.compiled import CompiledWorkflow
-from eventrules.workflows.index import TriggerIndex
 
 __all__ = ["DEFAULT_PRICE_FIELD", "CompiledRule", "RulesEngine", "compile_rule"]
 
@@ -111,17 +110,12 @@ def compile_rule(rule: Rule) -> CompiledRule:
 class _TypeView:
     """The enabled rules of one type: indexed for matching, and those with a window."""
 
-    index: TriggerIndex
+    index: ConditionIndex[CompiledRule]
     windowed: tuple[CompiledRule, ...]
-
-    def match(self, facts: Mapping[str, Any]) -> list[CompiledRule]:
-        """The matching rules in evaluation order (exactly what testing each would give)."""
-        return self.index.match(facts)  # type: ignore[return-value]
 
 
 def _view_of(rules: list[CompiledRule]) -> _TypeView:
-    # TriggerIndex only reads .order_key and .condition, which a CompiledRule has too
-    index = TriggerIndex(cast("list[CompiledWorkflow]", rules))
+    index = ConditionIndex([(compiled, compiled.condition) for compiled in rules])
     return _TypeView(index, tuple(compiled for compiled in rules if compiled.windowed))
 
 
@@ -240,13 +234,16 @@ class RulesEngine:
             )
             skipped = frozenset(miss.rule_id for miss in misses)
         data = Facts(facts, at, None, self.timezone)
-        matched = view.match(data)
-        if skipped:
-            matched = [compiled for compiled in matched if compiled.rule.id not in skipped]
-        first_only = chosen == "first"
-        if first_only:
+        if chosen == "first" and not skipped:
             # a first-hit decision lists only the rule that applied, as if evaluation stopped
-            matched = matched[:1]
+            hit = view.index.first(data)
+            matched = [hit] if hit is not None else []
+        else:
+            matched = view.index.match(data)
+            if skipped:
+                matched = [compiled for compiled in matched if compiled.rule.id not in skipped]
+            if chosen == "first":
+                matched = matched[:1]
         applied = self._best(matched, original) if chosen == "best" else matched
         return self._decide(
             kind,

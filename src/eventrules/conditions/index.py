@@ -1,0 +1,475 @@
+"""A predicate index: which of many compiled conditions hold for one set of facts, cheaply.
+
+Every member (a workflow, a rule) is one bit of a Python int, in the order the caller gave
+(plan order): member 0 is the highest bit, so the set bits read left to right in ``bin()`` are
+the matches in order. Each top-level AND member of a condition that reads a single field with
+value-only operators (``==``, ``!=``, ``in``, ``not_in``, ``<``, ``<=``, ``>``, ``>=``,
+``between``, ``exists``, ``is_empty`` and their negations, nested ``any``/``not`` of those on
+the same field) is folded into that field's *constraint*. Per field, the values an event can
+carry fall into a few regions inside which every constraint gives the same answer: missing,
+null, true, false, NaN, each literal number and string named by any member, and the open
+intervals between consecutive literals. Each region has a precomputed mask of the members
+whose constraint holds there (members that do not read the field are always set), so matching
+an event is one region lookup (a dict probe or a bisect) and one ``&`` per field, whatever the
+number of members. Anything else (a regex, ``contains``, an ``any`` across fields, relative
+time) is a residual, tested only for the members that survive the masks, each identical
+residual once per event.
+
+Masks are filled by running the members' own compiled tests on one value of each region, so
+the index gives exactly what testing every condition gives: same kinds rules, same NaN and
+bool-versus-number answers. A value of another kind (an array, an object, a datetime) is not
+classified; its mask is computed on the spot by testing the constraints on it.
+"""
+
+from __future__ import annotations
+
+import bisect
+import math
+from collections.abc import Callable, Mapping, Sequence
+from typing import Any, Final, Generic, TypeVar
+
+from eventrules.conditions.compiler import CompiledCondition, Predicate
+from eventrules.conditions.operators import OPERATORS
+from eventrules.conditions.paths import Getter, compile_path
+from eventrules.conditions.tree import AllOf, AnyOf, Compare, ConditionNode, Not
+from eventrules.conditions.values import MISSING, is_number
+
+__all__ = ["ConditionIndex"]
+
+T = TypeVar("T")
+ValueTest = Callable[[Any], bool]
+
+# operators whose answer depends only on the value's kind and its place among the literals
+_INDEXABLE: Final = frozenset(
+    {
+        "eq",
+        "ne",
+        "gt",
+        "gte",
+        "lt",
+        "lte",
+        "in",
+        "not_in",
+        "between",
+        "exists",
+        "not_exists",
+        "is_empty",
+        "is_not_empty",
+    }
+)
+_EMPTINESS: Final = frozenset({"is_empty", "is_not_empty"})
+# below this many members, testing each condition in turn beats any lookup
+_SCAN_LIMIT: Final = 4
+_NAN: Final = float("nan")
+
+
+def _single_field(node: ConditionNode) -> str | None:
+    """The one field ``node`` reads when every comparison in it is indexable, else None."""
+    if isinstance(node, Compare):
+        return node.field if node.operator in _INDEXABLE else None
+    children = (node.child,) if isinstance(node, Not) else node.children
+    fields = {_single_field(child) for child in children}
+    if len(fields) != 1:
+        return None
+    return fields.pop()
+
+
+def _value_test(node: ConditionNode) -> ValueTest:
+    """``node`` as a test on the field's value (the field is read once, by the index)."""
+    if isinstance(node, Compare):
+        operator = OPERATORS[node.operator]
+        if operator.make_test is None:  # pragma: no cover - relative operators are not indexable
+            raise TypeError(f"operator {operator.name} has no value test")
+        return operator.make_test(operator.prepare(node.value))
+    if isinstance(node, Not):
+        inner = _value_test(node.child)
+        return lambda value: not inner(value)
+    tests = [_value_test(child) for child in node.children]
+    if isinstance(node, AllOf):
+        return lambda value: all(test(value) for test in tests)
+    return lambda value: any(test(value) for test in tests)
+
+
+def _literals(node: ConditionNode, numbers: set[Any], strings: set[str]) -> None:
+    """Collect the scalar literals ``node`` compares with, by kind."""
+    if isinstance(node, Not):
+        _literals(node.child, numbers, strings)
+        return
+    if isinstance(node, AllOf | AnyOf):
+        for child in node.children:
+            _literals(child, numbers, strings)
+        return
+    if node.operator in _EMPTINESS:
+        strings.add("")
+    value = node.value
+    for item in value if isinstance(value, list) else (value,):
+        if is_number(item):
+            numbers.add(item)
+        elif isinstance(item, str):
+            strings.add(item)
+
+
+def _number_between(low: Any, high: Any) -> Any:
+    """A number strictly between ``low`` and ``high`` (None: unbounded), or None if none is."""
+    candidates: list[Any] = []
+    if low is None:
+        candidates.append(-math.inf)
+        if high is not None and not math.isinf(high):
+            candidates.append(math.floor(high) - 1)
+    else:
+        if not math.isinf(low):
+            candidates.append(math.floor(low) + 1)
+            try:
+                as_float = float(low)
+            except OverflowError:
+                as_float = math.inf
+            candidates.extend((as_float, math.nextafter(as_float, math.inf)))
+        candidates.append(math.inf)
+    for candidate in candidates:
+        if (low is None or low < candidate) and (high is None or candidate < high):
+            return candidate
+    return None
+
+
+def _string_between(low: str | None, high: str | None) -> str | None:
+    """A string strictly between ``low`` and ``high`` (None: unbounded), or None if none is."""
+    candidate = "" if low is None else low + "\x00"
+    if (low is None or low < candidate) and (high is None or candidate < high):
+        return candidate
+    return None
+
+
+class _Constraint:
+    """One member's conjunction of single-field tests on one field."""
+
+    __slots__ = ("bit", "tests")
+
+    def __init__(self, bit: int) -> None:
+        self.bit = bit
+        self.tests: list[ValueTest] = []
+
+    def holds(self, value: Any) -> bool:
+        for test in self.tests:  # noqa: SIM110 - a loop beats all(<genexpr>) here
+            if not test(value):
+                return False
+        return True
+
+
+class _Ordered:
+    """Masks over one ordered kind (numbers or strings): a dict of literal points, the gaps."""
+
+    __slots__ = ("gaps", "literals", "points")
+
+    def __init__(
+        self,
+        literals: list[Any],
+        between: Callable[[Any, Any], Any],
+        constraints: list[_Constraint],
+        fixed: int,
+        member_literals: list[set[Any]],
+    ) -> None:
+        self.literals = literals
+        count = len(literals)
+        # region 2i+1 is literals[i]; region 2i is the gap below it, region 2*count the top gap
+        representatives: list[Any] = []
+        for index in range(count + 1):
+            low = literals[index - 1] if index else None
+            high = literals[index] if index < count else None
+            representatives.append(between(low, high))
+            if index < count:
+                representatives.append(literals[index])
+        toggles = [0] * (2 * count + 1)
+        start = fixed
+        for constraint, own in zip(constraints, member_literals, strict=True):
+            positions = sorted({bisect.bisect_left(literals, literal) for literal in own})
+            # the member's answer is constant between its own literals: one test per stretch
+            stretches = [(0, 2 * positions[0])] if positions else [(0, 2 * count)]
+            for number, position in enumerate(positions):
+                upper = 2 * positions[number + 1] if number + 1 < len(positions) else 2 * count
+                stretches += [(2 * position + 1, 2 * position + 1), (2 * position + 2, upper)]
+            previous = False
+            for first, last in stretches:
+                answer = _answer(constraint, representatives, first, last, previous)
+                if first == 0:
+                    if answer:
+                        start |= constraint.bit
+                elif answer != previous:
+                    toggles[first] ^= constraint.bit
+                previous = answer
+        masks = []
+        mask = start
+        for toggle in toggles:
+            mask ^= toggle
+            masks.append(mask)
+        self.points = {literals[index]: masks[2 * index + 1] for index in range(count)}
+        gaps = masks[0::2]
+        # no ordering comparison on this kind: every gap is alike, one probe of the dict suffices
+        self.gaps = gaps if any(gap != gaps[0] for gap in gaps) else [gaps[0]]
+
+
+def _answer(
+    constraint: _Constraint, representatives: list[Any], first: int, last: int, default: bool
+) -> bool:
+    """The constraint's answer on regions ``first..last``, tested on any value among them."""
+    for region in range(first, last + 1):
+        value = representatives[region]
+        if value is not None:
+            return constraint.holds(value)
+    return default  # every region of the stretch is empty: no value can land there
+
+
+class _FieldIndex:
+    """The masks of one field path for every region of values."""
+
+    __slots__ = (
+        "constraints",
+        "false",
+        "fixed",
+        "get",
+        "missing",
+        "nan",
+        "null",
+        "numbers",
+        "path",
+        "selectivity",
+        "strings",
+        "true",
+    )
+
+    def __init__(
+        self,
+        path: str,
+        constraints: list[_Constraint],
+        nodes: list[list[ConditionNode]],
+        all_bits: int,
+    ) -> None:
+        self.path = path
+        self.get: Getter = compile_path(path)
+        self.constraints = constraints
+        constrained = 0
+        for constraint in constraints:
+            constrained |= constraint.bit
+        self.fixed = fixed = all_bits & ~constrained
+        self.missing, self.null, self.true, self.false, self.nan = (
+            self._tested(value) for value in (MISSING, None, True, False, _NAN)
+        )
+        number_sets: list[set[Any]] = []
+        string_sets: list[set[Any]] = []
+        all_numbers: set[Any] = set()
+        all_strings: set[str] = set()
+        for member_nodes in nodes:
+            numbers: set[Any] = set()
+            strings: set[str] = set()
+            for node in member_nodes:
+                _literals(node, numbers, strings)
+            number_sets.append(numbers)
+            string_sets.append(strings)
+            all_numbers |= numbers
+            all_strings |= strings
+        self.numbers = _Ordered(
+            sorted(all_numbers), _number_between, constraints, fixed, number_sets
+        )
+        self.strings = _Ordered(
+            sorted(all_strings), _string_between, constraints, fixed, string_sets
+        )
+        regions = [self.missing, self.null, self.true, self.false]
+        regions += [*self.numbers.points.values(), *self.numbers.gaps]
+        regions += [*self.strings.points.values(), *self.strings.gaps]
+        width = max(all_bits.bit_length(), 1)
+        # the share of members a typical region keeps: the smaller, the earlier it is applied
+        self.selectivity = sum(region.bit_count() for region in regions) / (len(regions) * width)
+
+    def _tested(self, value: Any) -> int:
+        mask = self.fixed
+        for constraint in self.constraints:
+            if constraint.holds(value):
+                mask |= constraint.bit
+        return mask
+
+    def lookup(self) -> Callable[[Mapping[str, Any]], int]:
+        """The field's mask for some facts, as one closure (the hot path: no attribute reads)."""
+        missing, null, true, false, nan = self.missing, self.null, self.true, self.false, self.nan
+        tested = self._tested
+        number_points, number_literals = self.numbers.points, self.numbers.literals
+        number_gaps = self.numbers.gaps
+        string_points, string_literals = self.strings.points, self.strings.literals
+        string_gaps = self.strings.gaps
+        number_gap = number_gaps[0] if len(number_gaps) == 1 else None
+        string_gap = string_gaps[0] if len(string_gaps) == 1 else None
+        first, dot, _ = self.path.partition(".")
+        get = self.get
+        bisect_left = bisect.bisect_left
+
+        def lookup(facts: Mapping[str, Any]) -> int:
+            if dot:
+                value = get(facts)
+                if value is MISSING:
+                    return missing
+            else:
+                try:
+                    value = facts[first]
+                except KeyError:
+                    return missing
+            kind = type(value)
+            if kind is str:
+                found = string_points.get(value)
+                if found is not None:
+                    return found
+                if string_gap is not None:
+                    return string_gap
+                return string_gaps[bisect_left(string_literals, value)]
+            if kind is int or kind is float:
+                found = number_points.get(value)
+                if found is not None:
+                    return found
+                if value != value:  # noqa: PLR0124 - NaN
+                    return nan
+                if number_gap is not None:
+                    return number_gap
+                return number_gaps[bisect_left(number_literals, value)]
+            if value is None:
+                return null
+            if kind is bool:
+                return true if value else false
+            return tested(value)
+
+        return lookup
+
+
+class _Residual:
+    """A condition member the masks cannot decide, shared by every member that has it."""
+
+    __slots__ = ("number", "test")
+
+    def __init__(self, number: int, test: Predicate) -> None:
+        self.number = number
+        self.test = test
+
+
+class ConditionIndex(Generic[T]):
+    """Members with their compiled conditions (None: always true), in the caller's order.
+
+    :meth:`match` returns the members whose condition holds, in that order; :meth:`first`
+    the first of them. Both give exactly what testing every condition would.
+    """
+
+    __slots__ = ("_all", "_conditions", "_lookups", "_members", "_residual_bits", "_residuals")
+
+    def __init__(self, members: Sequence[tuple[T, CompiledCondition | None]]) -> None:
+        self._members = tuple(member for member, _ in members)
+        self._conditions = tuple(condition for _, condition in members)
+        count = len(members)
+        self._all = (1 << count) - 1
+        self._lookups: tuple[Callable[[Mapping[str, Any]], int], ...] = ()
+        self._residuals: dict[int, tuple[_Residual, ...]] = {}
+        self._residual_bits = 0
+        if count > _SCAN_LIMIT:
+            self._build()
+
+    def __len__(self) -> int:
+        return len(self._members)
+
+    def _build(self) -> None:
+        count = len(self._members)
+        by_field: dict[str, tuple[list[_Constraint], list[list[ConditionNode]]]] = {}
+        shared: dict[str, _Residual] = {}
+        for position, condition in enumerate(self._conditions):
+            if condition is None:
+                continue
+            bit = 1 << (count - 1 - position)
+            own: dict[str, tuple[_Constraint, list[ConditionNode]]] = {}
+            residuals: list[_Residual] = []
+            for conjunct in condition.conjuncts:
+                path = _single_field(conjunct.node)
+                if path is None:
+                    key = repr(conjunct.node)
+                    residual = shared.get(key)
+                    if residual is None:
+                        residual = shared[key] = _Residual(len(shared), conjunct.test)
+                    residuals.append(residual)
+                    continue
+                if path not in own:
+                    own[path] = (_Constraint(bit), [])
+                constraint, nodes = own[path]
+                constraint.tests.append(_value_test(conjunct.node))
+                nodes.append(conjunct.node)
+            for path, (constraint, nodes) in own.items():
+                constraints, node_lists = by_field.setdefault(path, ([], []))
+                constraints.append(constraint)
+                node_lists.append(nodes)
+            if residuals:
+                self._residuals[position] = tuple(residuals)
+                self._residual_bits |= bit
+        fields = [
+            _FieldIndex(path, constraints, nodes, self._all)
+            for path, (constraints, nodes) in by_field.items()
+        ]
+        fields.sort(key=lambda field: field.selectivity)
+        self._lookups = tuple(field.lookup() for field in fields)
+
+    def _mask(self, facts: Mapping[str, Any]) -> int:
+        mask = self._all
+        for lookup in self._lookups:
+            mask &= lookup(facts)
+            if not mask:
+                return 0
+        return mask
+
+    def match(self, facts: Mapping[str, Any]) -> list[T]:
+        count = len(self._members)
+        if count <= _SCAN_LIMIT:
+            return [
+                member
+                for member, condition in zip(self._members, self._conditions, strict=True)
+                if condition is None or condition.matches(facts)
+            ]
+        mask = self._mask(facts)
+        if not mask:
+            return []
+        members = self._members
+        if mask & self._residual_bits:
+            mask = self._check_residuals(mask, facts)
+        digits = bin(mask)
+        offset = count - len(digits)  # bin() drops leading zeros; digits[2] is the top bit
+        found = digits.find("1", 2)
+        matched = []
+        while found != -1:
+            matched.append(members[offset + found])
+            found = digits.find("1", found + 1)
+        return matched
+
+    def first(self, facts: Mapping[str, Any]) -> T | None:
+        """The first member whose condition holds, testing no residual beyond it."""
+        count = len(self._members)
+        if count <= _SCAN_LIMIT:
+            for member, condition in zip(self._members, self._conditions, strict=True):
+                if condition is None or condition.matches(facts):
+                    return member
+            return None
+        mask = self._mask(facts)
+        residual_bits = self._residual_bits
+        while mask:
+            position = count - mask.bit_length()
+            bit = 1 << (count - 1 - position)
+            if not bit & residual_bits or all(r.test(facts) for r in self._residuals[position]):
+                return self._members[position]
+            mask ^= bit
+        return None
+
+    def _check_residuals(self, mask: int, facts: Mapping[str, Any]) -> int:
+        """``mask`` without the members whose residuals fail; each residual tested once."""
+        count = len(self._members)
+        outcomes: dict[int, bool] = {}
+        pending = mask & self._residual_bits
+        while pending:
+            position = count - pending.bit_length()
+            bit = 1 << (count - 1 - position)
+            pending ^= bit
+            for residual in self._residuals[position]:
+                outcome = outcomes.get(residual.number)
+                if outcome is None:
+                    outcome = outcomes[residual.number] = residual.test(facts)
+                if not outcome:
+                    mask ^= bit
+                    break
+        return mask
