@@ -29,12 +29,13 @@ from collections.abc import Callable, Mapping, Sequence
 from typing import Any, Final, Generic, TypeVar
 
 from eventrules.conditions.compiler import CompiledCondition, Predicate
+from eventrules.conditions.facts import DERIVED_FACTS
 from eventrules.conditions.operators import OPERATORS
 from eventrules.conditions.paths import Getter, compile_path
 from eventrules.conditions.tree import AllOf, AnyOf, Compare, ConditionNode, Not
 from eventrules.conditions.values import MISSING, is_number
 
-__all__ = ["ConditionIndex"]
+__all__ = ["ConditionIndex", "reads_derived_facts"]
 
 T = TypeVar("T")
 ValueTest = Callable[[Any], bool]
@@ -61,6 +62,15 @@ _EMPTINESS: Final = frozenset({"is_empty", "is_not_empty"})
 # below this many members, testing each condition in turn beats any lookup
 _SCAN_LIMIT: Final = 4
 _NAN: Final = float("nan")
+
+
+def reads_derived_facts(node: ConditionNode) -> bool:
+    """Whether ``node`` may read a fact derived from the event time (see :mod:`.facts`)."""
+    if isinstance(node, Compare):
+        relative = OPERATORS[node.operator].make_relative_test is not None
+        return relative or node.field.partition(".")[0] in DERIVED_FACTS
+    children = (node.child,) if isinstance(node, Not) else node.children
+    return any(reads_derived_facts(child) for child in children)
 
 
 def _single_field(node: ConditionNode) -> str | None:
@@ -407,14 +417,6 @@ class ConditionIndex(Generic[T]):
         fields.sort(key=lambda field: field.selectivity)
         self._lookups = tuple(field.lookup() for field in fields)
 
-    def _mask(self, facts: Mapping[str, Any]) -> int:
-        mask = self._all
-        for lookup in self._lookups:
-            mask &= lookup(facts)
-            if not mask:
-                return 0
-        return mask
-
     def match(self, facts: Mapping[str, Any]) -> list[T]:
         count = len(self._members)
         if count <= _SCAN_LIMIT:
@@ -423,9 +425,11 @@ class ConditionIndex(Generic[T]):
                 for member, condition in zip(self._members, self._conditions, strict=True)
                 if condition is None or condition.matches(facts)
             ]
-        mask = self._mask(facts)
-        if not mask:
-            return []
+        mask = self._all
+        for lookup in self._lookups:
+            mask &= lookup(facts)
+            if not mask:
+                return []
         members = self._members
         if mask & self._residual_bits:
             mask = self._check_residuals(mask, facts)
@@ -446,7 +450,11 @@ class ConditionIndex(Generic[T]):
                 if condition is None or condition.matches(facts):
                     return member
             return None
-        mask = self._mask(facts)
+        mask = self._all
+        for lookup in self._lookups:
+            mask &= lookup(facts)
+            if not mask:
+                return None
         residual_bits = self._residual_bits
         while mask:
             position = count - mask.bit_length()

@@ -153,11 +153,11 @@ def parse_workflow(raw: Any, registry: ActionRegistry | None = None) -> Workflow
             "invalid workflow", problems=[("", f"expected a mapping, got {type(raw).__name__}")]
         )
     definition_id = raw.get("id") if isinstance(raw.get("id"), str) else None
-    classes = registry.classes() if registry is not None else BUILTIN_ACTIONS
-    names = {action_type_name(action_class) for action_class in classes}
     try:
         return workflow_model(registry).model_validate(raw)
     except ValidationError as exc:
+        classes = registry.classes() if registry is not None else BUILTIN_ACTIONS
+        names = {action_type_name(action_class) for action_class in classes}
         problems = problems_from(exc, union_tags=names)
         label = f"invalid workflow {definition_id!r}" if definition_id else "invalid workflow"
         raise DefinitionError(label, definition_id=definition_id, problems=problems) from None

@@ -27,7 +27,7 @@ from pydantic import JsonValue
 
 from eventrules.conditions import CompiledCondition, Facts, compile_condition
 from eventrules.conditions.compiler import Predicate
-from eventrules.conditions.index import ConditionIndex
+from eventrules.conditions.index import ConditionIndex, reads_derived_facts
 from eventrules.conditions.paths import Getter, compile_path
 from eventrules.definitions.records import UpsertOutcome
 from eventrules.errors import RuleEvaluationError
@@ -112,11 +112,19 @@ class _TypeView:
 
     index: ConditionIndex[CompiledRule]
     windowed: tuple[CompiledRule, ...]
+    # whether a condition reads a time fact (dayOfWeek, eventTime...): only then are the
+    # request's facts wrapped in Facts, which derives them from the evaluation time
+    reads_time: bool
 
 
 def _view_of(rules: list[CompiledRule]) -> _TypeView:
     index = ConditionIndex([(compiled, compiled.condition) for compiled in rules])
-    return _TypeView(index, tuple(compiled for compiled in rules if compiled.windowed))
+    windowed = tuple(compiled for compiled in rules if compiled.windowed)
+    reads_time = any(
+        compiled.condition is not None and reads_derived_facts(compiled.condition.tree)
+        for compiled in rules
+    )
+    return _TypeView(index, windowed, reads_time)
 
 
 @functools.lru_cache(maxsize=64)
@@ -220,7 +228,7 @@ class RulesEngine:
             at = datetime.now(UTC)
         elif at.utcoffset() is None:
             raise RuleEvaluationError("the evaluation time must be timezone-aware", field="at")
-        if not isinstance(facts, dict | Mapping):  # dict first: the ABC check is slow
+        if type(facts) is not dict and not isinstance(facts, Mapping):  # the ABC check is slow
             raise RuleEvaluationError("facts must be a JSON object", field="facts")
         original = self._price(facts, price_field) if kind == "pricing" else None
         view = self._view(kind)
@@ -233,11 +241,18 @@ class RulesEngine:
                 if (reason := compiled.rule.window_miss(at)) is not None
             )
             skipped = frozenset(miss.rule_id for miss in misses)
-        data = Facts(facts, at, None, self.timezone)
+        data = Facts(facts, at, None, self.timezone) if view.reads_time else facts
         if chosen == "first" and not skipped:
             # a first-hit decision lists only the rule that applied, as if evaluation stopped
             hit = view.index.first(data)
-            matched = [hit] if hit is not None else []
+            if hit is None:
+                unchanged = (
+                    PriceOutcome(price_field, original, original, ())
+                    if original is not None
+                    else None
+                )
+                return Decision(kind, chosen, at, (), misses, (), unchanged)
+            matched = [hit]
         else:
             matched = view.index.match(data)
             if skipped:
@@ -315,35 +330,40 @@ class RulesEngine:
                     price = steps[-1].price_after
                     discounts.extend(steps)
         if len(applied) == len(matched):  # first, collect and stack apply every listed match
-            listed = tuple(compiled.as_applied for compiled in matched)
+            listed = tuple([compiled.as_applied for compiled in matched])
         else:
             chosen = {id(compiled) for compiled in applied}
             listed = tuple(
                 compiled.as_applied if id(compiled) in chosen else compiled.as_passed_over
                 for compiled in matched
             )
-        effects = _effects(applied) if any(c.has_effects for c in applied) else _NO_EFFECTS
+        if len(applied) == 1:
+            actions = applied[0].actions
+            has_effects = applied[0].has_effects
+        else:
+            actions = tuple([action for compiled in applied for action in compiled.actions])
+            has_effects = any(compiled.has_effects for compiled in applied)
+        outcome = (
+            PriceOutcome(price_field, original, price, tuple(discounts))
+            if original is not None and price is not None
+            else None
+        )
+        if not has_effects:  # positional: a dozen keywords cost more than the rest of a decision
+            return Decision(rule_type, policy, at, listed, misses, actions, outcome)
+        effects = _effects(applied)
         return Decision(
-            rule_type=rule_type,
-            policy=policy,
-            evaluated_at=at,
-            matched=listed,
-            outside_window=misses,
-            actions=(
-                applied[0].actions
-                if len(applied) == 1
-                else tuple(action for compiled in applied for action in compiled.actions)
-            ),
-            price=(
-                PriceOutcome(price_field, original, price, tuple(discounts))
-                if original is not None and price is not None
-                else None
-            ),
-            blocks=effects.blocks,
-            destinations=effects.destinations,
-            segments=effects.segments,
-            tags=effects.tags,
-            fields=dict(effects.fields),
+            rule_type,
+            policy,
+            at,
+            listed,
+            misses,
+            actions,
+            outcome,
+            effects.blocks,
+            effects.destinations,
+            effects.segments,
+            effects.tags,
+            dict(effects.fields),
         )
 
 
@@ -353,9 +373,6 @@ class _Effects(NamedTuple):
     segments: tuple[str, ...] = ()
     tags: tuple[str, ...] = ()
     fields: dict[str, JsonValue] = {}  # noqa: RUF012 - never mutated: decisions get a copy
-
-
-_NO_EFFECTS: Final = _Effects()
 
 
 def _effects(applied: list[CompiledRule]) -> _Effects:
@@ -382,12 +399,16 @@ def _effects(applied: list[CompiledRule]) -> _Effects:
     return _Effects(tuple(blocks), tuple(destinations), tuple(segments), tuple(tags), fields)
 
 
+_TYPE_NAMES: Final[dict[str, RuleType]] = {
+    **{known: known for known in RULE_TYPES},
+    "order_validation": "validation",
+}
+
+
 def _check_type(rule_type: str) -> RuleType:
-    for known in RULE_TYPES:
-        if rule_type == known:
-            return known
-    if rule_type == "order_validation":
-        return "validation"
+    known = _TYPE_NAMES.get(rule_type) if type(rule_type) is str else None
+    if known is not None:
+        return known
     raise RuleEvaluationError(
         f"unknown rule type {rule_type!r}; expected one of {', '.join(RULE_TYPES)}",
         field="rule_type",

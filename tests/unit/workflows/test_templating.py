@@ -5,6 +5,9 @@ from __future__ import annotations
 from typing import Any
 
 import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
+from jinja2 import TemplateSyntaxError
 
 from eventrules.errors import DefinitionError, TemplateError
 from eventrules.workflows.templating import (
@@ -150,3 +153,42 @@ def test_only_text_and_plain_names_take_the_fast_path() -> None:
     assert _Interpolation.of("Hi {{ name }}, order {{order_id}}") is not None
     for needs_jinja in ("{{ a | upper }}", "{{ a.b }}", "{% if a %}x{% endif %}", "{{ self }}"):
         assert _Interpolation.of(needs_jinja) is None, needs_jinja
+
+
+@settings(max_examples=300, deadline=None)
+@given(
+    st.lists(
+        st.sampled_from(
+            [
+                "{{ name }}",
+                "{{name}}",
+                "{{ true }}",
+                "{{ loop }}",
+                "{{ x -}}",
+                "{{",
+                "}}",
+                "{%",
+                "{#",
+                "a",
+                " ",
+                "\n",
+                "\r\n",
+                "{",
+                "}",
+                "{{ missing }}",
+                "{{ if }}",
+                "é",
+            ]
+        ),
+        max_size=6,
+    ).map("".join)
+)
+def test_fast_interpolation_renders_what_jinja_renders(source: str) -> None:
+    fast = _Interpolation.plain(source)
+    if fast is None:
+        return
+    try:
+        expected = _ENVIRONMENT.from_string(source).render({"name": "Ada", "x": 1})
+    except TemplateSyntaxError:
+        raise AssertionError(f"the fast form accepted {source!r}, which jinja refuses") from None
+    assert fast.render({"name": "Ada", "x": 1}) == expected
