@@ -8,10 +8,13 @@ from typing import Any
 
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
+from tests.unit.conftest import event, workflow
 
+from eventrules import Engine, RulesEngine, TriggerCatalog, parse_rule
 from eventrules.conditions import OPERATORS, Facts, compile_condition
 from eventrules.conditions.index import ConditionIndex
 from eventrules.errors import DefinitionError
+from eventrules.rules import compile_rule
 
 FIELDS = ["a", "b", "c.d", "dayOfWeek"]
 # close and awkward numbers: equal int/float, adjacent floats, huge ints, infinities, zero signs
@@ -141,3 +144,113 @@ def test_first_skips_members_whose_residual_fails() -> None:
     assert index.first({"a": 2, "b": "xy"}) == "regex"
     assert index.match({"a": 2, "b": "xy"}) == ["regex", "plain", "low"]
     assert index.match({"a": math.nan, "b": "y"}) == ["other"]
+
+
+# conditions a definition accepts (ordering operators refuse lists and booleans)
+VALID_CONDITIONS = CONDITIONS.filter(lambda raw: _compiled(raw) is not None)
+OPERATIONS = st.lists(
+    st.one_of(
+        st.tuples(
+            st.just("upsert"),
+            st.integers(0, 11),  # the definition's id: replacing and removing happen often
+            st.one_of(st.none(), VALID_CONDITIONS),
+            st.integers(1, 10),
+            st.booleans(),
+            st.sampled_from(["order.created", "order.updated"]),
+        ),
+        st.tuples(st.just("remove"), st.integers(0, 11)),
+        st.tuples(
+            st.just("event"), EVENT_DATA, st.sampled_from(["order.created", "order.updated"])
+        ),
+    ),
+    max_size=40,
+)
+
+
+@settings(max_examples=120, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+@given(operations=OPERATIONS)
+def test_engine_matches_naively_through_updates_and_removals(operations: list[Any]) -> None:
+    engine = Engine(TriggerCatalog.load())
+    version = 0
+    for operation in operations:
+        if operation[0] == "upsert":
+            _, number, condition, priority, enabled, trigger = operation
+            version += 1
+            engine.upsert(
+                workflow(
+                    id=f"w{number:02d}",
+                    version=version,
+                    conditions=condition,
+                    priority=priority,
+                    enabled=enabled,
+                    trigger=trigger,
+                )
+            )
+        elif operation[0] == "remove":
+            engine.remove(f"w{operation[1]:02d}")
+        else:
+            _, data, trigger = operation
+            subject = event(data, type=trigger)
+            facts = engine.facts(subject)
+            held = [engine._compiled[w.id] for w in engine.workflows()]
+            naive = sorted(
+                (
+                    c
+                    for c in held
+                    if c.workflow.enabled and c.workflow.trigger == trigger and c.matches(facts)
+                ),
+                key=lambda c: c.order_key,
+            )
+            assert [c.workflow.id for c in engine.match(subject)] == [c.workflow.id for c in naive]
+
+
+RULE_AT = datetime(2026, 3, 4, 5, 6, tzinfo=UTC)
+
+
+@settings(max_examples=120, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+@given(operations=OPERATIONS, expired=st.sets(st.integers(0, 11), max_size=3))
+def test_rules_engine_matches_naively_through_updates_and_removals(
+    operations: list[Any], expired: set[int]
+) -> None:
+    engine = RulesEngine()
+    version = 0
+    for operation in operations:
+        if operation[0] == "upsert":
+            _, number, condition, priority, enabled, _ = operation
+            version += 1
+            engine.upsert(
+                parse_rule(
+                    {
+                        "id": f"r{number:02d}",
+                        "version": version,
+                        "name": "a rule",
+                        "rule_type": "routing",
+                        "conditions": condition,
+                        "priority": priority,
+                        "enabled": enabled,
+                        "created_by": "tests",
+                        "actions": [{"type": "route", "destination": f"q{number}"}],
+                        # an expired window leaves the rule out, whatever its condition says
+                        "valid_until": "2026-01-01T00:00:00Z" if number in expired else None,
+                    }
+                )
+            )
+        elif operation[0] == "remove":
+            engine.remove(f"r{operation[1]:02d}")
+        else:
+            data = operation[1]
+            facts = Facts(data, RULE_AT)
+            live = sorted(
+                (
+                    compile_rule(rule)
+                    for rule in engine.rules()
+                    if rule.enabled and rule.window_miss(RULE_AT) is None
+                ),
+                key=lambda c: c.order_key,
+            )
+            naive = [c.rule.id for c in live if c.test is None or c.test(facts)]
+            every = engine.evaluate("routing", data, at=RULE_AT, policy="collect")
+            first = engine.evaluate("routing", data, at=RULE_AT, policy="first")
+            assert every.matched_ids() == naive
+            assert first.matched_ids() == naive[:1]
+            assert first.destination == (every.destination if naive else None)

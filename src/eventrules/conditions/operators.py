@@ -171,10 +171,14 @@ def _ordering(compare: Callable[[Any, Any], bool]) -> Callable[[Any], Test]:
 
 
 def _membership(expected: list[Any]) -> Test:
-    strings = frozenset(v for v in expected if isinstance(v, str))
-    numbers = frozenset(v for v in expected if is_number(v))
-    booleans = frozenset(v for v in expected if isinstance(v, bool))
-    has_null = any(v is None for v in expected)
+    # one pass by exact type: lists of a hundred values are common and compiled per definition
+    by_kind: dict[type, list[Any]] = {}
+    for value in expected:
+        by_kind.setdefault(type(value), []).append(value)
+    strings = frozenset(by_kind.get(str, ()))
+    numbers = frozenset(v for kind in NUMBER_TYPES for v in by_kind.get(kind, ()) if is_number(v))
+    booleans = frozenset(by_kind.get(bool, ()))
+    has_null = type(None) in by_kind
     others = [v for v in expected if isinstance(v, list | tuple | Mapping)]
 
     def member(actual: Any) -> bool:

@@ -7,6 +7,7 @@ never an exception.
 
 from __future__ import annotations
 
+import functools
 from collections.abc import Callable, Mapping
 from typing import Any
 
@@ -17,6 +18,7 @@ __all__ = ["Getter", "compile_path"]
 Getter = Callable[[Mapping[str, Any]], Any]
 
 
+@functools.lru_cache(maxsize=4096)  # getters are pure: definitions reading one path share one
 def compile_path(path: str) -> Getter:
     """A getter for ``path``; the top level is read with ``facts[key]`` so derived facts resolve."""
     first, *rest = path.split(".")

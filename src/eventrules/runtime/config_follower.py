@@ -132,6 +132,8 @@ class ConfigFollower:
                 for message in messages:
                     if message.error() is None:
                         self._apply(message)
+                if messages and not self.ready.is_set():
+                    self.table.settle()
                 pending = sorted(self.table.rejected_latest - self._restoring)
                 if pending and self.ready.is_set() and self.leads():
                     self._restoring.update(pending)

@@ -20,6 +20,7 @@ one (see :class:`~eventrules.runtime.config_follower.ConfigFollower`).
 
 from __future__ import annotations
 
+import gc
 import logging
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
@@ -141,6 +142,12 @@ class ConfigTable:
             raise ConfigRecordError("stale_version", f"v{definition.version} is older")
         self.gate.marks.installed(ident, definition.version)
         return ConfigChange(kind, definition_id, outcome.value, version=definition.version)
+
+    def settle(self) -> None:
+        """Mark everything loaded so far as long-lived: the follower calls it after each batch
+        of its initial catch-up. Definitions live as long as the worker, and rescanning them
+        at every full collection took half the time of loading 10,000 of them."""
+        gc.freeze()
 
     def _reject(
         self,

@@ -1,0 +1,50 @@
+"""The in-process benchmarks run in their --quick form: they print figures and agree on counts.
+
+No timing is asserted (speed is what the benches print, next to their baselines); a bench exits
+non-zero when its engines disagree on match counts, hit counts or prices, which fails here.
+"""
+
+from __future__ import annotations
+
+import subprocess
+import sys
+from pathlib import Path
+
+BENCH = Path(__file__).resolve().parents[2] / "bench"
+
+
+def run(script: str) -> str:
+    done = subprocess.run(
+        [sys.executable, str(BENCH / script), "--quick"],
+        capture_output=True,
+        text=True,
+        timeout=240,
+        check=False,
+        cwd=BENCH.parent,
+    )
+    assert done.returncode == 0, done.stdout + done.stderr
+    return done.stdout
+
+
+def test_matching_bench_prints_every_workload_with_equal_counts() -> None:
+    output = run("bench_matching.py")
+    for row in ("general 100", "general 1,000", "skewed 1,000", "nested 1,000"):
+        line = next(line for line in output.splitlines() if line.strip().startswith(row))
+        assert "k" in line
+        assert "x" in line
+    assert "zen-engine not installed" not in output
+    assert "flatness" in output
+
+
+def test_rules_bench_prints_both_policies_beside_zen() -> None:
+    output = run("bench_rules.py")
+    assert "first-hit" in output
+    assert "collect (stack)" in output
+    assert output.count("eventrules/zen-engine") == 2
+    assert output.count("hits ") == 2
+
+
+def test_readiness_bench_loads_every_definition() -> None:
+    output = run("bench_ready.py")
+    assert "readiness: 1,000 definitions" in output
+    assert "RSS once loaded" in output
