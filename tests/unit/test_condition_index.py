@@ -5,6 +5,7 @@ from __future__ import annotations
 import math
 from datetime import UTC, datetime
 from typing import Any
+from unittest.mock import patch
 
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
@@ -12,6 +13,7 @@ from tests.unit.conftest import event, workflow
 
 from eventrules import Engine, RulesEngine, TriggerCatalog, parse_rule
 from eventrules.conditions import OPERATORS, Facts, compile_condition
+from eventrules.conditions import index as index_module
 from eventrules.conditions.index import ConditionIndex
 from eventrules.errors import DefinitionError
 from eventrules.rules import compile_rule
@@ -126,6 +128,19 @@ def test_index_equals_testing_every_condition(
         naive = [n for n, c in members if c is None or c.matches(facts)]
         assert index.match(facts) == naive
         assert index.first(facts) == (naive[0] if naive else None)
+
+
+@settings(max_examples=150, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+@given(
+    conditions=st.lists(st.one_of(st.none(), CONDITIONS), min_size=0, max_size=24),
+    events=st.lists(EVENT_DATA, min_size=1, max_size=4),
+)
+def test_chunks_and_fields_too_wide_for_masks_change_nothing(
+    conditions: list[Any], events: list[dict[str, Any]]
+) -> None:
+    # tiny limits: chunks of 7 members, and a field with a few literals is tested per member
+    with patch.object(index_module, "_CHUNK", 7), patch.object(index_module, "_FIELD_BYTES", 300):
+        test_index_equals_testing_every_condition.hypothesis.inner_test(conditions, events)  # type: ignore[attr-defined]
 
 
 def test_first_skips_members_whose_residual_fails() -> None:

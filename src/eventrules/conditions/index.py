@@ -28,7 +28,7 @@ import math
 from collections.abc import Callable, Mapping, Sequence
 from typing import Any, Final, Generic, TypeVar
 
-from eventrules.conditions.compiler import CompiledCondition, Predicate
+from eventrules.conditions.compiler import CompiledCondition, Conjunct, Predicate
 from eventrules.conditions.facts import DERIVED_FACTS
 from eventrules.conditions.operators import OPERATORS
 from eventrules.conditions.paths import Getter, compile_path
@@ -61,6 +61,10 @@ _INDEXABLE: Final = frozenset(
 _EMPTINESS: Final = frozenset({"is_empty", "is_not_empty"})
 # below this many members, testing each condition in turn beats any lookup
 _SCAN_LIMIT: Final = 4
+# members per index: a mask is a Python int as wide as its index, so wider ones get chunked
+_CHUNK: Final = 4096
+# the most the masks of one field may take; past it the field is tested per candidate
+_FIELD_BYTES: Final = 4 << 20
 _NAN: Final = float("nan")
 
 
@@ -232,6 +236,7 @@ class _FieldIndex:
     """The masks of one field path for every region of values."""
 
     __slots__ = (
+        "affordable",
         "constraints",
         "false",
         "fixed",
@@ -249,13 +254,29 @@ class _FieldIndex:
     def __init__(
         self,
         path: str,
-        constraints: list[_Constraint],
-        nodes: list[list[ConditionNode]],
+        members: list[tuple[_Constraint, list[ConditionNode]]],
         all_bits: int,
     ) -> None:
         self.path = path
         self.get: Getter = compile_path(path)
-        self.constraints = constraints
+        self.constraints = constraints = [constraint for constraint, _ in members]
+        number_sets: list[set[Any]] = []
+        string_sets: list[set[Any]] = []
+        all_numbers: set[Any] = set()
+        all_strings: set[str] = set()
+        for _, nodes in members:
+            numbers: set[Any] = set()
+            strings: set[str] = set()
+            for node in nodes:
+                _literals(node, numbers, strings)
+            number_sets.append(numbers)
+            string_sets.append(strings)
+            all_numbers |= numbers
+            all_strings |= strings
+        regions = 2 * (len(all_numbers) + len(all_strings)) + 7
+        self.affordable = regions * (all_bits.bit_length() // 8 + 32) <= _FIELD_BYTES
+        if not self.affordable:
+            return
         constrained = 0
         for constraint in constraints:
             constrained |= constraint.bit
@@ -263,31 +284,18 @@ class _FieldIndex:
         self.missing, self.null, self.true, self.false, self.nan = (
             self._tested(value) for value in (MISSING, None, True, False, _NAN)
         )
-        number_sets: list[set[Any]] = []
-        string_sets: list[set[Any]] = []
-        all_numbers: set[Any] = set()
-        all_strings: set[str] = set()
-        for member_nodes in nodes:
-            numbers: set[Any] = set()
-            strings: set[str] = set()
-            for node in member_nodes:
-                _literals(node, numbers, strings)
-            number_sets.append(numbers)
-            string_sets.append(strings)
-            all_numbers |= numbers
-            all_strings |= strings
         self.numbers = _Ordered(
             sorted(all_numbers), _number_between, constraints, fixed, number_sets
         )
         self.strings = _Ordered(
             sorted(all_strings), _string_between, constraints, fixed, string_sets
         )
-        regions = [self.missing, self.null, self.true, self.false]
-        regions += [*self.numbers.points.values(), *self.numbers.gaps]
-        regions += [*self.strings.points.values(), *self.strings.gaps]
+        masks = [self.missing, self.null, self.true, self.false]
+        masks += [*self.numbers.points.values(), *self.numbers.gaps]
+        masks += [*self.strings.points.values(), *self.strings.gaps]
         width = max(all_bits.bit_length(), 1)
         # the share of members a typical region keeps: the smaller, the earlier it is applied
-        self.selectivity = sum(region.bit_count() for region in regions) / (len(regions) * width)
+        self.selectivity = sum(mask.bit_count() for mask in masks) / (len(masks) * width)
 
     def _tested(self, value: Any) -> int:
         mask = self.fixed
@@ -363,7 +371,15 @@ class ConditionIndex(Generic[T]):
     the first of them. Both give exactly what testing every condition would.
     """
 
-    __slots__ = ("_all", "_conditions", "_lookups", "_members", "_residual_bits", "_residuals")
+    __slots__ = (
+        "_all",
+        "_chunks",
+        "_conditions",
+        "_lookups",
+        "_members",
+        "_residual_bits",
+        "_residuals",
+    )
 
     def __init__(self, members: Sequence[tuple[T, CompiledCondition | None]]) -> None:
         self._members = tuple(member for member, _ in members)
@@ -373,7 +389,15 @@ class ConditionIndex(Generic[T]):
         self._lookups: tuple[Callable[[Mapping[str, Any]], int], ...] = ()
         self._residuals: dict[int, tuple[_Residual, ...]] = {}
         self._residual_bits = 0
-        if count > _SCAN_LIMIT:
+        # memory grows with members x regions; chunks keep it linear in the members
+        self._chunks = (
+            tuple(
+                ConditionIndex(members[start : start + _CHUNK]) for start in range(0, count, _CHUNK)
+            )
+            if count > _CHUNK
+            else ()
+        )
+        if _SCAN_LIMIT < count <= _CHUNK:
             self._build()
 
     def __len__(self) -> int:
@@ -381,43 +405,46 @@ class ConditionIndex(Generic[T]):
 
     def _build(self) -> None:
         count = len(self._members)
-        by_field: dict[str, tuple[list[_Constraint], list[list[ConditionNode]]]] = {}
-        shared: dict[str, _Residual] = {}
+        placed: dict[str, list[tuple[int, Conjunct]]] = {}
+        leftover: dict[int, list[Conjunct]] = {}
         for position, condition in enumerate(self._conditions):
-            if condition is None:
-                continue
-            bit = 1 << (count - 1 - position)
-            own: dict[str, tuple[_Constraint, list[ConditionNode]]] = {}
-            residuals: list[_Residual] = []
-            for conjunct in condition.conjuncts:
+            for conjunct in condition.conjuncts if condition is not None else ():
                 path = _single_field(conjunct.node)
                 if path is None:
-                    key = repr(conjunct.node)
-                    residual = shared.get(key)
-                    if residual is None:
-                        residual = shared[key] = _Residual(len(shared), conjunct.test)
-                    residuals.append(residual)
-                    continue
-                if path not in own:
-                    own[path] = (_Constraint(bit), [])
-                constraint, nodes = own[path]
+                    leftover.setdefault(position, []).append(conjunct)
+                else:
+                    placed.setdefault(path, []).append((position, conjunct))
+        fields = []
+        for path, conjuncts in placed.items():
+            members: dict[int, tuple[_Constraint, list[ConditionNode]]] = {}
+            for position, conjunct in conjuncts:
+                if position not in members:
+                    members[position] = (_Constraint(1 << (count - 1 - position)), [])
+                constraint, nodes = members[position]
                 constraint.tests.append(_value_test(conjunct.node))
                 nodes.append(conjunct.node)
-            for path, (constraint, nodes) in own.items():
-                constraints, node_lists = by_field.setdefault(path, ([], []))
-                constraints.append(constraint)
-                node_lists.append(nodes)
-            if residuals:
-                self._residuals[position] = tuple(residuals)
-                self._residual_bits |= bit
-        fields = [
-            _FieldIndex(path, constraints, nodes, self._all)
-            for path, (constraints, nodes) in by_field.items()
-        ]
+            field = _FieldIndex(path, list(members.values()), self._all)
+            if field.affordable:
+                fields.append(field)
+            else:  # too many distinct literals for masks of this width: test them per member
+                for position, conjunct in conjuncts:
+                    leftover.setdefault(position, []).append(conjunct)
+        shared: dict[str, _Residual] = {}
+        for position, own in leftover.items():
+            residuals = []
+            for conjunct in own:
+                key = repr(conjunct.node)
+                if key not in shared:
+                    shared[key] = _Residual(len(shared), conjunct.test)
+                residuals.append(shared[key])
+            self._residuals[position] = tuple(residuals)
+            self._residual_bits |= 1 << (count - 1 - position)
         fields.sort(key=lambda field: field.selectivity)
         self._lookups = tuple(field.lookup() for field in fields)
 
     def match(self, facts: Mapping[str, Any]) -> list[T]:
+        if self._chunks:
+            return [member for chunk in self._chunks for member in chunk.match(facts)]
         count = len(self._members)
         if count <= _SCAN_LIMIT:
             return [
@@ -444,6 +471,12 @@ class ConditionIndex(Generic[T]):
 
     def first(self, facts: Mapping[str, Any]) -> T | None:
         """The first member whose condition holds, testing no residual beyond it."""
+        for chunk in self._chunks:
+            found = chunk.first(facts)
+            if found is not None:
+                return found
+        if self._chunks:
+            return None
         count = len(self._members)
         if count <= _SCAN_LIMIT:
             for member, condition in zip(self._members, self._conditions, strict=True):
