@@ -59,8 +59,6 @@ _INDEXABLE: Final = frozenset(
     }
 )
 _EMPTINESS: Final = frozenset({"is_empty", "is_not_empty"})
-# below this many members, testing each condition in turn beats any lookup
-_SCAN_LIMIT: Final = 4
 # members per index: a mask is a Python int as wide as its index, so wider ones get chunked
 _CHUNK: Final = 4096
 # the most the masks of one field may take; past it the field is tested per candidate
@@ -397,7 +395,7 @@ class ConditionIndex(Generic[T]):
             if count > _CHUNK
             else ()
         )
-        if _SCAN_LIMIT < count <= _CHUNK:
+        if count <= _CHUNK:
             self._build()
 
     def __len__(self) -> int:
@@ -446,12 +444,6 @@ class ConditionIndex(Generic[T]):
         if self._chunks:
             return [member for chunk in self._chunks for member in chunk.match(facts)]
         count = len(self._members)
-        if count <= _SCAN_LIMIT:
-            return [
-                member
-                for member, condition in zip(self._members, self._conditions, strict=True)
-                if condition is None or condition.matches(facts)
-            ]
         mask = self._all
         for lookup in self._lookups:
             mask &= lookup(facts)
@@ -478,11 +470,6 @@ class ConditionIndex(Generic[T]):
         if self._chunks:
             return None
         count = len(self._members)
-        if count <= _SCAN_LIMIT:
-            for member, condition in zip(self._members, self._conditions, strict=True):
-                if condition is None or condition.matches(facts):
-                    return member
-            return None
         mask = self._all
         for lookup in self._lookups:
             mask &= lookup(facts)

@@ -110,11 +110,16 @@ class Engine:
 
     def match(self, event: Event, facts: Mapping[str, Any] | None = None) -> list[CompiledWorkflow]:
         """The enabled workflows whose trigger and conditions match, in plan order."""
-        index = self._index(event.type)
+        trigger = event.type
+        index = self._indexes.get(trigger)
         if index is None:
-            return []
-        matched = index.match(facts if facts is not None else self.facts(event))
-        if event.type.startswith("scheduled."):
+            index = self._index(trigger)
+            if index is None:
+                return []
+        if facts is None:
+            facts = Facts(event.data, event.time, event.envelope, self.timezone)
+        matched = index.match(facts)
+        if trigger.startswith("scheduled."):
             # A workflow with its own schedule runs on the ticks addressed to it (data.workflow_id)
             # and only on those; the others run on the unaddressed daily/weekly/monthly ticks.
             target = event.data.get("workflow_id")

@@ -7,7 +7,7 @@ conditions. The result is exactly what testing each workflow's whole condition w
 
 from __future__ import annotations
 
-from collections.abc import Iterable, Mapping
+from collections.abc import Callable, Iterable, Mapping
 from typing import Any
 
 from eventrules.conditions.index import ConditionIndex
@@ -19,14 +19,15 @@ __all__ = ["TriggerIndex"]
 class TriggerIndex:
     """The enabled workflows of one trigger, indexed; :meth:`match` returns them in plan order."""
 
-    __slots__ = ("_index",)
+    __slots__ = ("_index", "match")
+
+    match: Callable[[Mapping[str, Any]], list[CompiledWorkflow]]
 
     def __init__(self, workflows: Iterable[CompiledWorkflow]) -> None:
         ordered = sorted(workflows, key=lambda compiled: compiled.order_key)
         self._index = ConditionIndex([(compiled, compiled.condition) for compiled in ordered])
+        # the index's own method: one call less per event on the hot path
+        self.match = self._index.match
 
     def __len__(self) -> int:
         return len(self._index)
-
-    def match(self, facts: Mapping[str, Any]) -> list[CompiledWorkflow]:
-        return self._index.match(facts)
