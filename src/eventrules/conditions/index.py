@@ -86,6 +86,19 @@ def _single_field(node: ConditionNode) -> str | None:
     return fields.pop()
 
 
+def _branches(node: ConditionNode) -> dict[str, list[ConditionNode]] | None:
+    """An ``any`` whose every member reads one field indexably, its members by field; or None."""
+    if not isinstance(node, AnyOf):
+        return None
+    by_field: dict[str, list[ConditionNode]] = {}
+    for child in node.children:
+        path = _single_field(child)
+        if path is None:
+            return None
+        by_field.setdefault(path, []).append(child)
+    return by_field
+
+
 def _value_test(node: ConditionNode) -> ValueTest:
     """``node`` as a test on the field's value (the field is read once, by the index)."""
     if isinstance(node, Compare):
@@ -254,6 +267,8 @@ class _FieldIndex:
         path: str,
         members: list[tuple[_Constraint, list[ConditionNode]]],
         all_bits: int,
+        *,
+        either: bool = False,
     ) -> None:
         self.path = path
         self.get: Getter = compile_path(path)
@@ -278,7 +293,8 @@ class _FieldIndex:
         constrained = 0
         for constraint in constraints:
             constrained |= constraint.bit
-        self.fixed = fixed = all_bits & ~constrained
+        # a branch of an ``any`` sets only the members it satisfies; a conjunct passes the rest
+        self.fixed = fixed = 0 if either else all_bits & ~constrained
         self.missing, self.null, self.true, self.false, self.nan = (
             self._tested(value) for value in (MISSING, None, True, False, _NAN)
         )
@@ -404,28 +420,35 @@ class ConditionIndex(Generic[T]):
     def _build(self) -> None:
         count = len(self._members)
         placed: dict[str, list[tuple[int, Conjunct]]] = {}
+        groups: list[list[tuple[int, Conjunct]]] = []  # the k-th any() across fields of members
         leftover: dict[int, list[Conjunct]] = {}
         for position, condition in enumerate(self._conditions):
+            slot = 0
             for conjunct in condition.conjuncts if condition is not None else ():
                 path = _single_field(conjunct.node)
-                if path is None:
-                    leftover.setdefault(position, []).append(conjunct)
-                else:
+                if path is not None:
                     placed.setdefault(path, []).append((position, conjunct))
-        fields = []
+                elif _branches(conjunct.node) is not None:
+                    if slot == len(groups):
+                        groups.append([])
+                    groups[slot].append((position, conjunct))
+                    slot += 1
+                else:
+                    leftover.setdefault(position, []).append(conjunct)
+        lookups: list[tuple[float, Callable[[Mapping[str, Any]], int]]] = []
         for path, conjuncts in placed.items():
-            members: dict[int, tuple[_Constraint, list[ConditionNode]]] = {}
-            for position, conjunct in conjuncts:
-                if position not in members:
-                    members[position] = (_Constraint(1 << (count - 1 - position)), [])
-                constraint, nodes = members[position]
-                constraint.tests.append(_value_test(conjunct.node))
-                nodes.append(conjunct.node)
-            field = _FieldIndex(path, list(members.values()), self._all)
-            if field.affordable:
-                fields.append(field)
+            field = self._field(path, [(p, [c.node]) for p, c in conjuncts])
+            if field is not None:
+                lookups.append((field.selectivity, field.lookup()))
             else:  # too many distinct literals for masks of this width: test them per member
                 for position, conjunct in conjuncts:
+                    leftover.setdefault(position, []).append(conjunct)
+        for group in groups:
+            either = self._either(group)
+            if either is not None:
+                lookups.append((1.0, either))  # an OR of lookups: applied after the fields
+            else:
+                for position, conjunct in group:
                     leftover.setdefault(position, []).append(conjunct)
         shared: dict[str, _Residual] = {}
         for position, own in leftover.items():
@@ -437,8 +460,47 @@ class ConditionIndex(Generic[T]):
                 residuals.append(shared[key])
             self._residuals[position] = tuple(residuals)
             self._residual_bits |= 1 << (count - 1 - position)
-        fields.sort(key=lambda field: field.selectivity)
-        self._lookups = tuple(field.lookup() for field in fields)
+        lookups.sort(key=lambda item: item[0])
+        self._lookups = tuple(lookup for _, lookup in lookups)
+
+    def _field(
+        self, path: str, tests: list[tuple[int, list[ConditionNode]]], *, either: bool = False
+    ) -> _FieldIndex | None:
+        """Masks of ``path`` for members' conjunctions (or, ``either``, disjunctions) of tests."""
+        count = len(self._members)
+        members: dict[int, tuple[_Constraint, list[ConditionNode]]] = {}
+        for position, nodes in tests:
+            if position not in members:
+                members[position] = (_Constraint(1 << (count - 1 - position)), [])
+            members[position][1].extend(nodes)
+        for constraint, nodes in members.values():
+            node = AnyOf(tuple(nodes)) if either and len(nodes) > 1 else None
+            constraint.tests.extend([_value_test(node)] if node else map(_value_test, nodes))
+        field = _FieldIndex(path, list(members.values()), self._all, either=either)
+        return field if field.affordable else None
+
+    def _either(
+        self, group: list[tuple[int, Conjunct]]
+    ) -> Callable[[Mapping[str, Any]], int] | None:
+        """One lookup for ``any`` groups across fields: the OR of each field's branch masks."""
+        by_path: dict[str, list[tuple[int, list[ConditionNode]]]] = {}
+        outside = self._all
+        for position, conjunct in group:
+            outside &= ~(1 << (len(self._members) - 1 - position))
+            for path, nodes in (_branches(conjunct.node) or {}).items():
+                by_path.setdefault(path, []).append((position, nodes))
+        fields = [self._field(path, tests, either=True) for path, tests in by_path.items()]
+        if any(field is None for field in fields):
+            return None
+        branches = tuple(field.lookup() for field in fields if field is not None)
+
+        def either(facts: Mapping[str, Any]) -> int:
+            mask = outside
+            for branch in branches:
+                mask |= branch(facts)
+            return mask
+
+        return either
 
     def match(self, facts: Mapping[str, Any]) -> list[T]:
         if self._chunks:
