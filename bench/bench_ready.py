@@ -19,6 +19,7 @@ measured in the same run: decoding the same records with orjson only.
 from __future__ import annotations
 
 import argparse
+import functools
 import random
 import sys
 import time
@@ -32,10 +33,10 @@ sys.path.insert(0, str(Path(__file__).parent))
 
 from bench_matching import SEED, make_definitions, make_events
 from bench_rules import make_rules
-from eventrules import Engine, RulesEngine, TriggerCatalog
+from eventrules import Engine, RulesEngine, TriggerCatalog, parse_rule, parse_workflow
 from eventrules.metrics import Metrics
 from eventrules.models.actions import ActionRegistry
-from eventrules.runtime.config_table import ConfigTable
+from eventrules.runtime.config_table import ConfigTable, DefinitionKind
 
 BATCH = 2_000  # records per consume() call of the config follower
 
@@ -96,11 +97,14 @@ def main() -> None:
     before = status_kib("VmRSS")
     engine = Engine(catalog)
     rules = RulesEngine()
-    table = ConfigTable(
-        engine,
+    table = ConfigTable(  # as runtime/worker.py builds it
+        {
+            "workflow": DefinitionKind(
+                functools.partial(parse_workflow, registry=registry), engine
+            ),
+            "rule": DefinitionKind(parse_rule, rules),
+        },
         metrics=Metrics.create(CollectorRegistry()),
-        registry=registry,
-        extra_kinds={"rule": rules.apply_config},
     )
     started = time.perf_counter()
     changes = []
