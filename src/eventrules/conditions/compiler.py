@@ -25,10 +25,14 @@ _reference_time = compile_path(REFERENCE_TIME_FACT)
 
 @dataclass(frozen=True, slots=True)
 class Conjunct:
-    """One member of the top-level AND; the matcher indexes the comparisons among them."""
+    """One member of the top-level AND; the matcher indexes the comparisons among them.
+
+    ``value_test`` is the operator's test on the field's value when ``node`` is a comparison
+    with one (not the relative time operators), so the index need not compile it again."""
 
     node: ConditionNode
     test: Predicate
+    value_test: Callable[[Any], bool] | None = None
 
 
 class CompiledCondition:
@@ -44,7 +48,7 @@ class CompiledCondition:
 
     def __init__(self, tree: ConditionNode) -> None:
         self.tree = tree
-        self.conjuncts = tuple(Conjunct(node, _compile(node)) for node in _top_level_and(tree))
+        self.conjuncts = tuple(_conjunct(node) for node in _top_level_and(tree))
         self.matches = all_of([conjunct.test for conjunct in self.conjuncts])
 
     def explain(self, facts: Mapping[str, Any]) -> ConditionTrace:
@@ -79,17 +83,28 @@ def _compile(node: ConditionNode) -> Predicate:
             return lambda facts: not negated(facts)
 
 
+def _conjunct(node: ConditionNode) -> Conjunct:
+    if isinstance(node, Compare):
+        return Conjunct(node, *_compare_tests(node))
+    return Conjunct(node, _compile(node))
+
+
 def _compile_compare(node: Compare) -> Predicate:
+    return _compare_tests(node)[0]
+
+
+def _compare_tests(node: Compare) -> tuple[Predicate, Callable[[Any], bool] | None]:
+    """The comparison as a predicate on facts, and as a test on the value when it has one."""
     operator = OPERATORS[node.operator]
     prepared = operator.prepare(node.value)
     get = compile_path(node.field)
     if operator.make_relative_test is not None:
         relative = operator.make_relative_test(prepared)
-        return lambda facts: relative(get(facts), to_instant(_reference_time(facts)))
+        return lambda facts: relative(get(facts), to_instant(_reference_time(facts))), None
     if operator.make_test is None:
         raise TypeError(f"operator {operator.name} defines no test")
     test = operator.make_test(prepared)
-    return lambda facts: test(get(facts))
+    return lambda facts: test(get(facts)), test
 
 
 def all_of(predicates: list[Predicate]) -> Predicate:

@@ -165,19 +165,16 @@ def _string_between(low: str | None, high: str | None) -> str | None:
 
 
 class _Constraint:
-    """One member's conjunction of single-field tests on one field."""
+    """One member's single-field test on one field (``holds`` is called per region)."""
 
-    __slots__ = ("bit", "tests")
+    __slots__ = ("bit", "holds")
 
-    def __init__(self, bit: int) -> None:
+    def __init__(self, bit: int, tests: list[ValueTest]) -> None:
         self.bit = bit
-        self.tests: list[ValueTest] = []
-
-    def holds(self, value: Any) -> bool:
-        for test in self.tests:  # noqa: SIM110 - a loop beats all(<genexpr>) here
-            if not test(value):
-                return False
-        return True
+        if len(tests) == 1:
+            self.holds = tests[0]
+        else:
+            self.holds = lambda value: all(test(value) for test in tests)
 
 
 class _Ordered:
@@ -437,7 +434,7 @@ class ConditionIndex(Generic[T]):
                     leftover.setdefault(position, []).append(conjunct)
         lookups: list[tuple[float, Callable[[Mapping[str, Any]], int]]] = []
         for path, conjuncts in placed.items():
-            field = self._field(path, [(p, [c.node]) for p, c in conjuncts])
+            field = self._field(path, [(p, [c.node]) for p, c in conjuncts], conjuncts)
             if field is not None:
                 lookups.append((field.selectivity, field.lookup()))
             else:  # too many distinct literals for masks of this width: test them per member
@@ -464,19 +461,27 @@ class ConditionIndex(Generic[T]):
         self._lookups = tuple(lookup for _, lookup in lookups)
 
     def _field(
-        self, path: str, tests: list[tuple[int, list[ConditionNode]]], *, either: bool = False
+        self,
+        path: str,
+        tests: list[tuple[int, list[ConditionNode]]],
+        conjuncts: Sequence[tuple[int, Conjunct]] = (),
+        *,
+        either: bool = False,
     ) -> _FieldIndex | None:
         """Masks of ``path`` for members' conjunctions (or, ``either``, disjunctions) of tests."""
         count = len(self._members)
-        members: dict[int, tuple[_Constraint, list[ConditionNode]]] = {}
+        compiled = {id(c.node): c.value_test for _, c in conjuncts if c.value_test is not None}
+        by_member: dict[int, list[ConditionNode]] = {}
         for position, nodes in tests:
-            if position not in members:
-                members[position] = (_Constraint(1 << (count - 1 - position)), [])
-            members[position][1].extend(nodes)
-        for constraint, nodes in members.values():
-            node = AnyOf(tuple(nodes)) if either and len(nodes) > 1 else None
-            constraint.tests.extend([_value_test(node)] if node else map(_value_test, nodes))
-        field = _FieldIndex(path, list(members.values()), self._all, either=either)
+            by_member.setdefault(position, []).extend(nodes)
+        members = []
+        for position, nodes in by_member.items():
+            if either and len(nodes) > 1:
+                checks = [_value_test(AnyOf(tuple(nodes)))]
+            else:
+                checks = [compiled.get(id(node)) or _value_test(node) for node in nodes]
+            members.append((_Constraint(1 << (count - 1 - position), checks), nodes))
+        field = _FieldIndex(path, members, self._all, either=either)
         return field if field.affordable else None
 
     def _either(
