@@ -195,32 +195,36 @@ def make_events(count: int, types: Iterable[str], rng: random.Random) -> list[Ev
 # ---------------------------------------------------------------- engines
 
 
+def source(node: Condition, spell: Callable[[str, str, Any], str]) -> str:
+    """A condition as an expression, each comparison written by ``spell(field, op, value)``."""
+    if "all" in node:
+        return " and ".join(f"({source(member, spell)})" for member in node["all"])
+    if "any" in node:
+        return " or ".join(f"({source(member, spell)})" for member in node["any"])
+    if "not" in node:
+        return f"not ({source(node['not'], spell)})"
+    return spell(node["field"], node["operator"], node["value"])
+
+
 def python_source(node: Condition) -> str:
     """The Python a programmer would write for a condition over the event data ``d``."""
-    if "all" in node:
-        return " and ".join(f"({python_source(member)})" for member in node["all"])
-    if "any" in node:
-        return " or ".join(f"({python_source(member)})" for member in node["any"])
-    if "not" in node:
-        return f"not ({python_source(node['not'])})"
-    read = f"d[{node['field']!r}]"
-    if node["operator"] == "in":
-        return f"{read} in {frozenset(node['value'])!r}"
-    return f"{read} {PYTHON[node['operator']]} {node['value']!r}"
+
+    def spell(field: str, operator: str, value: Any) -> str:
+        if operator == "in":
+            return f"d[{field!r}] in {frozenset(value)!r}"
+        return f"d[{field!r}] {PYTHON[operator]} {value!r}"
+
+    return source(node, spell)
 
 
 def zen_source(node: Condition) -> str:
     """The same condition in the ZEN expression language."""
-    if "all" in node:
-        return " and ".join(f"({zen_source(member)})" for member in node["all"])
-    if "any" in node:
-        return " or ".join(f"({zen_source(member)})" for member in node["any"])
-    if "not" in node:
-        return f"not ({zen_source(node['not'])})"
-    value = json.dumps(node["value"])
-    if node["operator"] == "in":
-        return f"{node['field']} in {value}"
-    return f"{node['field']} {PYTHON[node['operator']]} {value}"
+
+    def spell(field: str, operator: str, value: Any) -> str:
+        symbol = "in" if operator == "in" else PYTHON[operator]
+        return f"{field} {symbol} {json.dumps(value)}"
+
+    return source(node, spell)
 
 
 def plan_order(definitions: list[dict[str, Any]]) -> list[dict[str, Any]]:
