@@ -11,9 +11,12 @@ null, true, false, NaN, each literal number and string named by any member, and 
 intervals between consecutive literals. Each region has a precomputed mask of the members
 whose constraint holds there (members that do not read the field are always set), so matching
 an event is one region lookup (a dict probe or a bisect) and one ``&`` per field, whatever the
-number of members. Anything else (a regex, ``contains``, an ``any`` across fields, relative
-time) is a residual, tested only for the members that survive the masks, each identical
-residual once per event.
+number of members. An ``any`` whose members each read one field that way is one lookup too:
+the members outside it, OR each field's branch masks. Anything else (a regex, ``contains``,
+relative time, an ``any`` mixing those in) is a residual, tested only for the members that
+survive the masks, each identical residual once per event. A mask is as wide as the index, so
+more than 4,096 members are indexed in chunks, and a field whose masks would take more than
+4 MiB is tested per member like a residual: memory stays linear in the members.
 
 Masks are filled by running the members' own compiled tests on one value of each region, so
 the index gives exactly what testing every condition gives: same kinds rules, same NaN and
