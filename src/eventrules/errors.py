@@ -3,16 +3,20 @@
 The tree::
 
     EventRulesError
+    ├── LimitExceededError         an input went past a limit (carries the limit's setting name)
     ├── DefinitionError            a workflow/rule/topic definition is invalid (carries field paths)
     │   ├── ConditionSyntaxError   a condition shorthand could not be parsed (carries the column)
-    │   └── UnknownTriggerError    a workflow names a trigger the catalog does not declare
+    │   ├── UnknownTriggerError    a workflow names a trigger the catalog does not declare
+    │   └── DefinitionLimitError   a definition is too large or too deep (also a LimitExceededError)
     ├── TemplateError              an action template failed to compile or render safely
+    │   └── TemplateLimitError     rendering stopped at a limit (also a LimitExceededError)
     ├── RuleEvaluationError        a rule evaluation request is unusable (carries the field)
     │   └── RuleRequestError       a request to the rules service is malformed (a 4xx over HTTP)
     ├── ConfigurationError         settings or files on disk are unusable
     ├── WebhookError               a webhook call cannot be made as asked (bad url, unknown secret)
     │   └── WebhookBlockedError    the SSRF guard refused the destination (carries host, address)
     ├── PoisonEventError           a record is not a usable event (carries a short reason code)
+    │   └── EventLimitError        an event too large or too deep (also a LimitExceededError)
     ├── ConfigConflictError        a config change was planned against versions since replaced
     ├── ConfigRecordError          a config record is refused (carries a short reason code)
     │   └── SignatureError         unsigned, or not signed by a trusted key
@@ -37,9 +41,12 @@ __all__ = [
     "ConfigRecordError",
     "ConfigurationError",
     "DefinitionError",
+    "DefinitionLimitError",
+    "EventLimitError",
     "EventRulesError",
     "InputError",
     "KafkaError",
+    "LimitExceededError",
     "NotFoundError",
     "OperationError",
     "OutputRejectedError",
@@ -48,6 +55,7 @@ __all__ = [
     "RuleRequestError",
     "SignatureError",
     "TemplateError",
+    "TemplateLimitError",
     "TopicError",
     "UnknownTriggerError",
     "WebhookBlockedError",
@@ -57,6 +65,20 @@ __all__ = [
 
 class EventRulesError(Exception):
     """Base of every error raised on purpose by eventrules."""
+
+
+class LimitExceededError(EventRulesError):
+    """An input went past a limit: ``limit`` is the setting's name (``template_max_depth``),
+    ``maximum`` its value. Subclasses also belong to the error family of what was being done."""
+
+    limit: str
+    maximum: float
+
+    def __init__(self, message: str, *, limit: str = "", maximum: float = 0) -> None:
+        # the subclasses below reach this through their family's __init__ and set both after
+        self.limit = limit
+        self.maximum = maximum
+        super().__init__(message)
 
 
 class DefinitionError(EventRulesError):
@@ -94,8 +116,32 @@ class UnknownTriggerError(DefinitionError):
     """A workflow's trigger is not in the trigger catalog."""
 
 
+class DefinitionLimitError(DefinitionError, LimitExceededError):
+    """A definition goes past a limit (condition depth, template size ...); rejected whole."""
+
+    def __init__(
+        self,
+        message: str,
+        *,
+        limit: str,
+        maximum: float,
+        definition_id: str | None = None,
+        problems: list[tuple[str, str]] | None = None,
+    ) -> None:
+        super().__init__(message, definition_id=definition_id, problems=problems)
+        self.limit = limit
+        self.maximum = maximum
+
+
 class TemplateError(EventRulesError):
     """An action parameter template could not be compiled or rendered in the sandbox."""
+
+
+class TemplateLimitError(TemplateError, LimitExceededError):
+    """Rendering stopped at a limit (output size, time, loop iterations, number size)."""
+
+    def __init__(self, message: str, *, limit: str, maximum: float) -> None:
+        super().__init__(message, limit=limit, maximum=maximum)
 
 
 class RuleEvaluationError(EventRulesError):
@@ -122,6 +168,15 @@ class PoisonEventError(EventRulesError):
         self.reason = reason
         self.detail = detail
         super().__init__(f"{reason}: {detail}")
+
+
+class EventLimitError(PoisonEventError, LimitExceededError):
+    """An event past a limit (``oversized``, ``too_deep``); dead-lettered like any poison."""
+
+    def __init__(self, reason: str, detail: str, *, limit: str, maximum: float) -> None:
+        super().__init__(reason, detail)
+        self.limit = limit
+        self.maximum = maximum
 
 
 class ConfigConflictError(EventRulesError):

@@ -13,6 +13,7 @@ from pydantic_settings import BaseSettings, SettingsConfigDict, SettingsError
 from eventrules.auth import HttpToken
 from eventrules.definitions.versions import DEFAULT_MAX_VERSION_STEP
 from eventrules.errors import ConfigurationError
+from eventrules.limits import Limits
 
 __all__ = ["SHIPPED_DIR", "Settings", "TopicNames", "find_project_file"]
 
@@ -205,6 +206,50 @@ class Settings(BaseSettings):
     retry_concurrency: int = Field(
         default=16, ge=1, description="Retried actions attempted at once by one worker."
     )
+
+    # Bounds on hostile input: see eventrules.limits and the README's "Limits" table.
+    max_json_depth: int = Field(
+        default=64,
+        ge=1,
+        le=200,  # what eventrules writes back wraps the input in a few levels; orjson writes 254
+        description="Deepest JSON nesting accepted in events, rule requests and definitions.",
+    )
+    condition_max_depth: int = Field(
+        default=32, ge=1, le=64, description="Deepest nesting of all/any/not in one condition."
+    )
+    condition_max_nodes: int = Field(
+        default=500, ge=1, le=100_000, description="Most comparisons and groups in one condition."
+    )
+    condition_max_chars: int = Field(
+        default=4096, ge=16, le=1_048_576, description="Longest one-line condition (shorthand)."
+    )
+    template_max_chars: int = Field(
+        default=20_000, ge=16, le=1_048_576, description="Longest template source."
+    )
+    template_max_depth: int = Field(
+        default=20,
+        ge=4,
+        le=32,  # Python's compiler refuses the code jinja generates for much deeper templates
+        description="Deepest nesting of blocks, brackets and operators in one template.",
+    )
+    template_max_output_chars: int = Field(
+        default=100_000,
+        ge=1,
+        le=10_000_000,
+        description="Most characters one template may produce, {% set %} blocks included.",
+    )
+    template_max_loop_iterations: int = Field(
+        default=10_000,
+        ge=0,
+        le=10_000_000,
+        description="Most {% for %} iterations all templates rendered for one event may run.",
+    )
+    template_max_render_seconds: float = Field(
+        default=0.25,
+        gt=0,
+        le=60,
+        description="Most seconds all templates rendered for one event may take together.",
+    )
     timezone: str = Field(default="UTC", description="Zone for dayOfWeek/hour facts and schedules.")
     extra_trigger_files: list[Path] = Field(
         default_factory=list, description="Operator trigger catalogs merged with the built-in one."
@@ -287,6 +332,10 @@ class Settings(BaseSettings):
 
     def resolved_templates_dir(self) -> Path:
         return _folder(self.templates_dir, "EVENTRULES_TEMPLATES_DIR", "config/templates")
+
+    def limits(self) -> Limits:
+        """The input bounds these settings ask for (install them with ``set_limits``)."""
+        return Limits(**{name: getattr(self, name) for name in Limits.__dataclass_fields__})
 
     def topic(self, logical: str) -> str:
         """The real name of a declared topic (``config`` -> ``eventrules.config``)."""

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import contextlib
 import logging
 import os
 
@@ -22,8 +23,10 @@ from eventrules.cli.templates import templates
 from eventrules.cli.topics import topics
 from eventrules.cli.worker import worker
 from eventrules.cli.workflows import workflows
-from eventrules.errors import EventRulesError
+from eventrules.errors import ConfigurationError, EventRulesError
+from eventrules.limits import set_limits
 from eventrules.logs import setup_logging
+from eventrules.settings import Settings
 
 
 class _Cli(click.Group):
@@ -47,6 +50,11 @@ def cli() -> None:
         log_format = os.environ.get("EVENTRULES_LOG_FORMAT", "auto").lower()
         chosen = log_format if log_format in ("text", "json") else "auto"
         setup_logging("warning", log_format=chosen)
+    # Definitions are checked against the limits the workers apply (EVENTRULES_* settings).
+    # A bad setting leaves the defaults: --help must work, and commands that read the
+    # settings report it themselves.
+    with contextlib.suppress(ConfigurationError):
+        set_limits(Settings().limits())
 
 
 cli.add_command(broker)

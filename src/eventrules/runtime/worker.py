@@ -29,6 +29,7 @@ from eventrules.definitions.signatures import ConfigVerifier
 from eventrules.definitions.versions import VersionMarks
 from eventrules.kafka.sender import KafkaSender
 from eventrules.kafka.topics import load_topic_specs
+from eventrules.limits import set_limits
 from eventrules.metrics import Metrics
 from eventrules.models.actions import ActionRegistry
 from eventrules.models.workflows import parse_workflow
@@ -104,6 +105,7 @@ class Worker:
             TokenSet(settings.http_tokens),
             allow_unauthenticated=settings.web_allow_unauthenticated,
         )
+        set_limits(settings.limits())
         metrics = metrics or Metrics.create()
         specs = load_topic_specs(settings.resolved_topics_dir(), prefix=settings.topic_prefix)
         topics = settings.topics
