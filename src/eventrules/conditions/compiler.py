@@ -5,14 +5,23 @@ from __future__ import annotations
 import json
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass
-from typing import Any
+from typing import Any, Final
 
 from eventrules.conditions.explain import ConditionTrace
 from eventrules.conditions.operators import OPERATORS, mismatch_reason
-from eventrules.conditions.parsing import parse_condition
+from eventrules.conditions.parsing import check_tree_shape, parse_condition
 from eventrules.conditions.paths import Getter, compile_path
-from eventrules.conditions.tree import AllOf, AnyOf, Compare, ConditionNode, Not, node_to_text
-from eventrules.conditions.values import MISSING, to_instant
+from eventrules.conditions.tree import (
+    AllOf,
+    AnyOf,
+    Compare,
+    ConditionNode,
+    Not,
+    make_compare,
+    node_to_text,
+)
+from eventrules.conditions.values import MISSING, kind_of, to_instant
+from eventrules.errors import DefinitionError
 
 __all__ = ["REFERENCE_TIME_FACT", "CompiledCondition", "Conjunct", "all_of", "compile_condition"]
 
@@ -59,9 +68,34 @@ class CompiledCondition:
 
 
 def compile_condition(condition: ConditionNode | object) -> CompiledCondition:
-    """Compile a tree, or parse then compile a structured mapping / shorthand string."""
-    tree = condition if isinstance(condition, Compare | AllOf | AnyOf | Not) else None
-    return CompiledCondition(tree if tree is not None else parse_condition(condition))
+    """Compile a tree, or parse then compile a structured mapping / shorthand string.
+
+    Raises only DefinitionError (and its subclasses): a tree built in code is checked like a
+    parsed one (limits, operators, values) before anything recurses into it.
+    """
+    if isinstance(condition, Compare | AllOf | AnyOf | Not):
+        check_tree_shape(condition)
+        _check_comparisons(condition)
+        return CompiledCondition(condition)
+    return CompiledCondition(parse_condition(condition))
+
+
+def _check_comparisons(tree: ConditionNode) -> None:
+    problems: list[tuple[str, str]] = []
+    stack = [tree]
+    while stack:
+        node = stack.pop()
+        if isinstance(node, Not):
+            stack.append(node.child)
+        elif isinstance(node, AllOf | AnyOf):
+            stack.extend(node.children)
+        else:
+            try:
+                make_compare(node.field, node.operator, node.value)
+            except (ValueError, TypeError) as exc:
+                problems.append((node.field if isinstance(node.field, str) else "", str(exc)))
+    if problems:
+        raise DefinitionError("invalid condition", problems=problems)
 
 
 def _top_level_and(tree: ConditionNode) -> list[ConditionNode]:
@@ -133,10 +167,18 @@ def _any(predicates: list[Predicate]) -> Predicate:
     return some
 
 
+_SHOWN_CHARS: Final = 200
+
+
 def _show(value: Any) -> str:
+    """A value for a trace's reason: JSON, cut short (event data may be large or deep)."""
     if value is MISSING:
         return "<missing>"
-    return json.dumps(value, default=str)
+    try:
+        text = json.dumps(value, default=str)
+    except (ValueError, RecursionError):
+        text = f"<{kind_of(value)}>"
+    return text if len(text) <= _SHOWN_CHARS else text[:_SHOWN_CHARS] + "..."
 
 
 def _explain(node: ConditionNode, facts: Mapping[str, Any]) -> ConditionTrace:

@@ -12,11 +12,13 @@ date       ``"YYYY-MM-DD"``       time     ``"HH:MM"`` (compare with between)
 event      the envelope: id, type, source, subject, time (ISO string)
 ========== ==================================================================
 
-The event's own data wins over a derived fact of the same name.
+The event's own data wins over a derived fact of the same name. A moment that cannot be shifted
+into ``timezone`` (the first or last hours of the calendar) keeps its own offset.
 """
 
 from __future__ import annotations
 
+import contextlib
 from collections.abc import Callable, Mapping
 from datetime import datetime, tzinfo
 from typing import Any, Final
@@ -66,7 +68,9 @@ class Facts(dict[str, Any]):
         derive = _TIME_FACTS.get(key)
         if derive is not None and self._moment is not None:
             if self._timezone is not None:
-                self._moment = self._moment.astimezone(self._timezone)
+                # year 1 or 9999 shifted out of range keeps its own offset
+                with contextlib.suppress(OverflowError):
+                    self._moment = self._moment.astimezone(self._timezone)
                 self._timezone = None
             value = self[key] = derive(self._moment)
             return value

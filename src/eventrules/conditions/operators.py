@@ -275,12 +275,20 @@ def _instant_comparison(compare: Callable[[datetime, datetime], bool]) -> Callab
     return make
 
 
+def _window_start(reference: datetime, duration: timedelta) -> datetime | None:
+    try:
+        return reference - duration
+    except OverflowError:  # a reference time near year 1: nothing can be that old
+        return None
+
+
 def _within_last(duration: timedelta) -> RelativeTest:
     def within(actual: Any, reference: datetime | None) -> bool:
         instant = to_instant(actual) if actual is not MISSING else None
         if instant is None or reference is None:
             return False
-        return reference - duration <= instant <= reference
+        start = _window_start(reference, duration)
+        return (start is None or start <= instant) and instant <= reference
 
     return within
 
@@ -290,7 +298,8 @@ def _older_than(duration: timedelta) -> RelativeTest:
         instant = to_instant(actual) if actual is not MISSING else None
         if instant is None or reference is None:
             return False
-        return instant < reference - duration
+        start = _window_start(reference, duration)
+        return start is not None and instant < start
 
     return older
 

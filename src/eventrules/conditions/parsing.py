@@ -25,18 +25,92 @@ from eventrules.conditions.tree import (
     check_field,
     make_compare,
 )
-from eventrules.errors import ConditionSyntaxError, DefinitionError
+from eventrules.errors import ConditionSyntaxError, DefinitionError, DefinitionLimitError
+from eventrules.limits import active_limits
 
-__all__ = ["parse_condition"]
+__all__ = ["check_raw_shape", "check_tree_shape", "parse_condition"]
 
 
 def parse_condition(raw: object) -> ConditionNode:
-    """Parse either input form into a tree; raises DefinitionError listing every problem."""
+    """Parse either input form into a tree; raises DefinitionError listing every problem.
+
+    A condition nested deeper than ``condition_max_depth`` or with more than
+    ``condition_max_nodes`` nodes is a DefinitionLimitError, found before anything recurses.
+    """
+    check_raw_shape(raw)
     problems: list[tuple[str, str]] = []
     node = _parse(raw, "", problems)
     if problems or node is None:
         raise DefinitionError("invalid condition", problems=problems)
+    # shorthand inside a structured tree adds its own depth to the structure's
+    check_tree_shape(node)
     return node
+
+
+def _limit_error(what: str, limit: str, maximum: int, path: str = "") -> DefinitionLimitError:
+    detail = f"condition {what} (limit {limit} = {maximum})"
+    return DefinitionLimitError(
+        "invalid condition", limit=limit, maximum=maximum, problems=[(path, detail)]
+    )
+
+
+def check_raw_shape(raw: object) -> None:
+    """DefinitionLimitError when the input form is too deep or too large (iterative walk)."""
+    limits = active_limits()
+    stack: list[tuple[object, int, str]] = [(raw, 1, "")]
+    nodes = 0
+    while stack:
+        item, depth, path = stack.pop()
+        nodes += 1
+        if nodes > limits.condition_max_nodes:
+            raise _limit_error(
+                f"has more than {limits.condition_max_nodes} nodes",
+                "condition_max_nodes",
+                limits.condition_max_nodes,
+            )
+        if depth > limits.condition_max_depth:
+            raise _limit_error(
+                f"nests deeper than {limits.condition_max_depth} levels",
+                "condition_max_depth",
+                limits.condition_max_depth,
+                path,
+            )
+        members: list[tuple[str, object]] = []
+        if isinstance(item, list):
+            members = [(str(index), member) for index, member in enumerate(item)]
+        elif isinstance(item, dict):
+            for key in ("all", "any"):
+                if isinstance(item.get(key), list):
+                    members += [(f"{key}.{i}", member) for i, member in enumerate(item[key])]
+            if "not" in item:
+                members.append(("not", item["not"]))
+        stack.extend((member, depth + 1, _join(path, part)) for part, member in members)
+
+
+def check_tree_shape(tree: ConditionNode) -> None:
+    """DefinitionLimitError when a parsed tree is too deep or too large (iterative walk)."""
+    limits = active_limits()
+    stack: list[tuple[ConditionNode, int]] = [(tree, 1)]
+    nodes = 0
+    while stack:
+        node, depth = stack.pop()
+        nodes += 1
+        if nodes > limits.condition_max_nodes:
+            raise _limit_error(
+                f"has more than {limits.condition_max_nodes} nodes",
+                "condition_max_nodes",
+                limits.condition_max_nodes,
+            )
+        if depth > limits.condition_max_depth:
+            raise _limit_error(
+                f"nests deeper than {limits.condition_max_depth} levels",
+                "condition_max_depth",
+                limits.condition_max_depth,
+            )
+        if isinstance(node, Not):
+            stack.append((node.child, depth + 1))
+        elif isinstance(node, AllOf | AnyOf):
+            stack.extend((child, depth + 1) for child in node.children)
 
 
 def _join(path: str, part: str | int) -> str:
@@ -50,6 +124,13 @@ def _parse(raw: object, path: str, problems: list[tuple[str, str]]) -> Condition
         except ConditionSyntaxError as exc:
             problems.append((path, str(exc)))
             return None
+        except DefinitionLimitError as exc:
+            raise DefinitionLimitError(
+                "invalid condition",
+                limit=exc.limit,
+                maximum=exc.maximum,
+                problems=[(path, f"{exc} (limit {exc.limit} = {exc.maximum})")],
+            ) from None
     if isinstance(raw, list):
         return _group(AllOf, raw, path, problems)
     if not isinstance(raw, dict):

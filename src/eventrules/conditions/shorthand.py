@@ -25,7 +25,8 @@ from typing import Any, Final
 
 from eventrules.conditions.operators import OPERATORS, canonical_operator
 from eventrules.conditions.tree import AllOf, AnyOf, Compare, ConditionNode, Not, make_compare
-from eventrules.errors import ConditionSyntaxError
+from eventrules.errors import ConditionSyntaxError, DefinitionLimitError
+from eventrules.limits import active_limits
 
 __all__ = ["parse_shorthand"]
 
@@ -73,9 +74,14 @@ def _tokenize(text: str) -> list[_Token]:
             continue
         if kind == "number":
             literal = found.group()
-            number: float | int = (
-                float(literal) if any(c in literal for c in ".eE") else int(literal)
-            )
+            try:
+                number: float | int = (
+                    float(literal) if any(c in literal for c in ".eE") else int(literal)
+                )
+            except ValueError:  # more digits than Python converts
+                raise ConditionSyntaxError(
+                    "number out of range", text=text, column=position
+                ) from None
             tokens.append(_Token("number", literal, position, number))
         elif kind != "space":
             tokens.append(_Token(kind, found.group(), position))
@@ -108,10 +114,13 @@ def _read_string(text: str, start: int) -> tuple[_Token, int]:
 
 
 class _Parser:
-    def __init__(self, text: str) -> None:
+    def __init__(self, text: str, max_depth: int) -> None:
         self.text = text
         self.tokens = _tokenize(text)
         self.index = 0
+        # "not" and "(" recurse; the limit keeps the recursion far from Python's own
+        self.depth = 0
+        self.max_depth = max_depth
 
     @property
     def current(self) -> _Token:
@@ -157,17 +166,25 @@ class _Parser:
 
     def unary(self) -> ConditionNode:
         token = self.current
+        if token.word != "not" and token.text != "(":
+            return self.comparison()
+        self.depth += 1
+        if self.depth > self.max_depth:
+            raise DefinitionLimitError(
+                f"too many levels of 'not' and brackets at column {token.column + 1}",
+                limit="condition_max_depth",
+                maximum=self.max_depth,
+            )
+        self.advance()
         if token.word == "not":
-            self.advance()
-            return Not(self.unary())
-        if token.text == "(":
-            self.advance()
+            node: ConditionNode = Not(self.unary())
+        else:
             node = self.or_expr()
             if self.current.text != ")":
                 raise self.fail(f"expected ')' to close '(' at column {token.column + 1}")
             self.advance()
-            return node
-        return self.comparison()
+        self.depth -= 1
+        return node
 
     def comparison(self) -> Compare:
         field = self.current
@@ -226,5 +243,16 @@ class _Parser:
 
 
 def parse_shorthand(text: str) -> ConditionNode:
-    """Parse a one-line condition into the same tree the structured form gives."""
-    return _Parser(text).parse()
+    """Parse a one-line condition into the same tree the structured form gives.
+
+    Raises ConditionSyntaxError, or DefinitionLimitError for a condition longer than
+    ``condition_max_chars`` or nested deeper than ``condition_max_depth``.
+    """
+    limits = active_limits()
+    if len(text) > limits.condition_max_chars:
+        raise DefinitionLimitError(
+            f"condition of {len(text)} characters is too long",
+            limit="condition_max_chars",
+            maximum=limits.condition_max_chars,
+        )
+    return _Parser(text, limits.condition_max_depth).parse()

@@ -3,11 +3,13 @@
 from __future__ import annotations
 
 import json
+import math
 import re
 from dataclasses import dataclass
 from typing import Any, Final
 
 from eventrules.conditions.operators import OPERATORS, canonical_operator
+from eventrules.limits import active_limits, nesting_exceeds
 
 __all__ = [
     "AllOf",
@@ -16,6 +18,7 @@ __all__ = [
     "ConditionNode",
     "Not",
     "check_field",
+    "check_value",
     "make_compare",
     "node_to_data",
     "node_to_text",
@@ -62,8 +65,33 @@ def make_compare(field: object, operator: str, value: Any) -> Compare:
     """A validated comparison; raises ValueError naming what is wrong."""
     path = check_field(field)
     name = canonical_operator(operator)
+    check_value(value)
     OPERATORS[name].prepare(value)
     return Compare(path, name, list(value) if isinstance(value, tuple) else value)
+
+
+# what orjson can write back: a definition is stored and exported as JSON
+_INT_RANGE: Final = range(-(2**63), 2**64)
+
+
+def check_value(value: Any) -> None:
+    """ValueError unless ``value`` is JSON that can be written back: finite numbers within
+    64 bits, nesting within the ``max_json_depth`` limit (comparing nests no deeper)."""
+    if nesting_exceeds(value, active_limits().max_json_depth):
+        raise ValueError(f"value nests deeper than {active_limits().max_json_depth} levels")
+    stack = [value]
+    while stack:
+        item = stack.pop()
+        if isinstance(item, list | tuple):
+            stack.extend(item)
+        elif isinstance(item, dict):
+            if not all(type(key) is str for key in item):
+                raise ValueError("object keys must be strings")
+            stack.extend(item.values())
+        elif type(item) is float and not math.isfinite(item):
+            raise ValueError(f"numbers must be finite, got {item!r}")
+        elif type(item) is int and item not in _INT_RANGE:
+            raise ValueError("integer out of range (at most 64 bits)")
 
 
 def node_to_data(node: ConditionNode) -> Any:

@@ -14,6 +14,7 @@ from datetime import UTC, date, datetime, time, timedelta
 from typing import Any, Final
 
 __all__ = [
+    "MAX_DURATION",
     "MISSING",
     "NUMBER_TYPES",
     "Missing",
@@ -101,16 +102,25 @@ def to_instant(value: object) -> datetime | None:
 
 _DURATION = re.compile(r"^\s*(\d+(?:\.\d+)?)\s*(s|m|h|d|w)\s*$")
 _UNIT_SECONDS: Final = {"s": 1, "m": 60, "h": 3600, "d": 86400, "w": 604800}
+# far beyond any business window, and far inside what datetime arithmetic can represent
+MAX_DURATION: Final = timedelta(days=36_525)
 
 
 def parse_duration(value: Any) -> timedelta:
-    """A positive duration from seconds (number) or ``"<n><unit>"`` with unit s, m, h, d or w."""
-    if is_number(value) and value > 0 and not math.isinf(value):
-        return timedelta(seconds=value)
-    if isinstance(value, str):
+    """A positive duration up to 100 years (:data:`MAX_DURATION`) from seconds (a number) or
+    ``"<n><unit>"`` with unit s, m, h, d or w."""
+    seconds: float | None = None
+    if is_number(value) and value > 0:
+        seconds = float(value)
+    elif isinstance(value, str):
         found = _DURATION.match(value)
         if found and float(found.group(1)) > 0:
-            return timedelta(seconds=float(found.group(1)) * _UNIT_SECONDS[found.group(2)])
-    raise ValueError(
-        f"expected a positive duration such as 30m, 24h, 7d or a number of seconds, got {value!r}"
-    )
+            seconds = float(found.group(1)) * _UNIT_SECONDS[found.group(2)]
+    if seconds is None:
+        raise ValueError(
+            "expected a positive duration such as 30m, 24h, 7d or a number of seconds, "
+            f"got {value!r}"
+        )
+    if seconds > MAX_DURATION.total_seconds():
+        raise ValueError(f"duration {value!r} is longer than the maximum of 100 years (36525d)")
+    return timedelta(seconds=seconds)

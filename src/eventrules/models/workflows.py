@@ -26,7 +26,7 @@ from pydantic_core import PydanticCustomError
 
 from eventrules.conditions import AllOf, AnyOf, Compare, ConditionNode, Not, node_to_data
 from eventrules.conditions.parsing import parse_condition
-from eventrules.errors import DefinitionError
+from eventrules.errors import DefinitionError, DefinitionLimitError
 from eventrules.models.actions import (
     BUILTIN_ACTIONS,
     ActionRegistry,
@@ -45,9 +45,10 @@ def _validate_condition(raw: Any) -> ConditionNode | None:
     try:
         return parse_condition(raw)
     except DefinitionError as exc:
-        raise PydanticCustomError(
-            "condition", "invalid condition", {"problems": exc.problems}
-        ) from None
+        context: dict[str, Any] = {"problems": exc.problems}
+        if isinstance(exc, DefinitionLimitError):
+            context |= {"limit": exc.limit, "maximum": exc.maximum}
+        raise PydanticCustomError("condition", "invalid condition", context) from None
 
 
 def _serialize_condition(node: ConditionNode | None) -> Any:
@@ -158,9 +159,27 @@ def parse_workflow(raw: Any, registry: ActionRegistry | None = None) -> Workflow
     except ValidationError as exc:
         classes = registry.classes() if registry is not None else BUILTIN_ACTIONS
         names = {action_type_name(action_class) for action_class in classes}
-        problems = problems_from(exc, union_tags=names)
         label = f"invalid workflow {definition_id!r}" if definition_id else "invalid workflow"
-        raise DefinitionError(label, definition_id=definition_id, problems=problems) from None
+        raise definition_error(label, definition_id, exc, union_tags=names) from None
+
+
+def definition_error(
+    label: str, definition_id: str | None, exc: ValidationError, *, union_tags: set[str]
+) -> DefinitionError:
+    """The DefinitionError for a failed validation: a DefinitionLimitError when a condition
+    went past a limit, so the rejection says so."""
+    problems = problems_from(exc, union_tags)
+    for error in exc.errors(include_url=False):
+        context = error.get("ctx") or {}
+        if "limit" in context:
+            return DefinitionLimitError(
+                label,
+                limit=context["limit"],
+                maximum=context["maximum"],
+                definition_id=definition_id,
+                problems=problems,
+            )
+    return DefinitionError(label, definition_id=definition_id, problems=problems)
 
 
 def problems_from(exc: ValidationError, union_tags: set[str]) -> list[tuple[str, str]]:
