@@ -7,7 +7,7 @@ from dataclasses import dataclass
 from typing import Any
 
 from eventrules.conditions import CompiledCondition, compile_condition
-from eventrules.errors import DefinitionError, TemplateError
+from eventrules.errors import DefinitionError, DefinitionLimitError, TemplateError
 from eventrules.models.workflows import Workflow
 from eventrules.workflows.catalog import TriggerCatalog
 from eventrules.workflows.plan import RenderedAction
@@ -53,6 +53,7 @@ def compile_workflow(workflow: Workflow, catalog: TriggerCatalog) -> CompiledWor
     """Raises DefinitionError (UnknownTriggerError for the trigger) naming every field path."""
     catalog.require(workflow.trigger, definition_id=workflow.id)
     problems: list[tuple[str, str]] = []
+    exceeded: list[DefinitionLimitError] = []
     actions = []
     for index, action in enumerate(workflow.actions):
         params = action.model_dump(mode="json", exclude={"type"})
@@ -62,11 +63,20 @@ def compile_workflow(workflow: Workflow, catalog: TriggerCatalog) -> CompiledWor
             )
         except DefinitionError as exc:
             problems.extend(exc.problems)
+            if isinstance(exc, DefinitionLimitError):
+                exceeded.append(exc)
             continue
         actions.append(CompiledAction(index, action.type, templated))
-    if problems:
-        raise DefinitionError(
-            f"invalid workflow {workflow.id!r}", definition_id=workflow.id, problems=problems
+    label = f"invalid workflow {workflow.id!r}"
+    if exceeded:
+        raise DefinitionLimitError(
+            label,
+            limit=exceeded[0].limit,
+            maximum=exceeded[0].maximum,
+            definition_id=workflow.id,
+            problems=problems,
         )
+    if problems:
+        raise DefinitionError(label, definition_id=workflow.id, problems=problems)
     condition = compile_condition(workflow.conditions) if workflow.conditions is not None else None
     return CompiledWorkflow(workflow, condition, tuple(actions))

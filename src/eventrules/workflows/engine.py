@@ -30,6 +30,7 @@ from eventrules.workflows.catalog import TriggerCatalog
 from eventrules.workflows.compiled import CompiledWorkflow, compile_workflow
 from eventrules.workflows.index import TriggerIndex
 from eventrules.workflows.plan import Plan, PlannedWorkflow, RenderedAction, WorkflowTrace
+from eventrules.workflows.templating import render_budget
 
 __all__ = ["Engine", "UpsertOutcome", "event_facts", "template_context"]
 
@@ -134,17 +135,21 @@ class Engine:
     def plan(self, event: Event) -> Plan:
         """The ordered plan; an action whose template fails is marked failed, others still run."""
         matched = self.match(event)
-        context = template_context(event) if matched else {}
-        planned = tuple(
-            PlannedWorkflow(
-                compiled.workflow.id,
-                compiled.workflow.name,
-                compiled.workflow.version,
-                compiled.workflow.priority,
-                compiled.render(context),
+        if not matched:
+            return Plan(event.id, event.type, ())
+        context = template_context(event)
+        # one render budget (time, loop iterations) for every template this event renders
+        with render_budget():
+            planned = tuple(
+                PlannedWorkflow(
+                    compiled.workflow.id,
+                    compiled.workflow.name,
+                    compiled.workflow.version,
+                    compiled.workflow.priority,
+                    compiled.render(context),
+                )
+                for compiled in matched
             )
-            for compiled in matched
-        )
         return Plan(event.id, event.type, planned)
 
     def render_actions(self, workflow_id: str, event: Event) -> tuple[RenderedAction, ...]:

@@ -1,10 +1,17 @@
 """Sandboxed ``{{ placeholder }}`` rendering of action parameters.
 
-Templates run in jinja2's ImmutableSandboxedEnvironment with no globals: a template sees the
-event data (top-level keys) and ``event`` (the envelope: id, type, source, subject, time; a data
-key named ``event`` wins, as in conditions), can
-use filters (``{{ total | round(2) }}``), and cannot reach Python internals (``__class__``,
-``__globals__``, ``mro`` ...) or mutate anything; such an attempt fails the action.
+Templates run in a jinja2 sandbox (:mod:`eventrules.workflows.templating_sandbox`) with no
+globals but ``range``: a template sees the event data (top-level keys) and ``event`` (the
+envelope: id, type, source, subject, time; a data key named ``event`` wins, as in
+conditions), can use filters (``{{ total | round(2) }}``), and cannot reach Python internals
+(``__class__``, ``__globals__``, ``mro`` ...) or mutate anything.
+
+A template is checked when its definition is compiled
+(:mod:`eventrules.workflows.templating_checks`): one that reaches for internals, uses a
+construct action templates do not need, or goes past a size or nesting limit is a
+DefinitionError naming the parameter, so it is refused at publish time. Rendering is bounded
+while it runs (output size, loop iterations, time, number sizes); a limit reached fails that
+action with a TemplateLimitError naming the limit.
 
 Missing variables render as an empty string and their names are reported in the rendered
 action's ``missing`` list, so a typo is visible without failing the whole workflow. Use
@@ -15,68 +22,32 @@ from __future__ import annotations
 
 import functools
 import keyword
-import operator
 import re
 from collections.abc import Mapping
-from contextvars import ContextVar
 from dataclasses import dataclass
 from typing import Any, Final
 
-from jinja2 import ChainableUndefined, Template, TemplateSyntaxError, Undefined, nodes
+from jinja2 import Template, TemplateSyntaxError, nodes
 from jinja2.exceptions import SecurityError
-from jinja2.runtime import Context
-from jinja2.sandbox import ImmutableSandboxedEnvironment
 
-from eventrules.errors import DefinitionError, TemplateError
-
-__all__ = ["MAX_RENDERED_CHARS", "TemplatedParams", "compile_params", "is_template"]
-
-MAX_RENDERED_CHARS: Final = 100_000
-_MARKERS: Final = ("{{", "{%", "{#")
-_missing_names: ContextVar[list[str] | None] = ContextVar("missing_names", default=None)
-
-
-class _RecordingUndefined(ChainableUndefined):
-    """Renders as empty and records its name; an unsafe access still raises SecurityError."""
-
-    __slots__ = ()
-
-    def __str__(self) -> str:
-        if self._undefined_exception is SecurityError:
-            self._fail_with_undefined_error()
-        names = _missing_names.get()
-        if names is not None and self._undefined_name is not None:
-            names.append(self._undefined_name)
-        return ""
-
-
-class _Environment(ImmutableSandboxedEnvironment):
-    # repetition and powers are the two ways a one-line template can exhaust memory or CPU
-    intercepted_binops = frozenset({"*", "**"})
-
-    def getattr(self, obj: Any, attribute: str) -> Any:
-        value = super().getattr(obj, attribute)
-        # probing for a dunder that is not data is an escape attempt: fail it, do not render ""
-        if isinstance(value, Undefined) and attribute.startswith("__"):
-            return self.unsafe_undefined(obj, attribute)
-        return value
-
-    def call_binop(self, context: Context, operator_name: str, left: Any, right: Any) -> Any:
-        if operator_name == "**":
-            if isinstance(right, int) and abs(right) > 100:
-                raise SecurityError("exponent too large")
-            return operator.pow(left, right)
-        for sized, count in ((left, right), (right, left)):
-            sequence = isinstance(sized, str | list | tuple) and isinstance(count, int)
-            if sequence and len(sized) * count > MAX_RENDERED_CHARS:
-                raise SecurityError("repetition result too large")
-        return operator.mul(left, right)
-
-
-_ENVIRONMENT: Final = _Environment(
-    undefined=_RecordingUndefined, autoescape=False, keep_trailing_newline=True
+from eventrules.errors import (
+    DefinitionError,
+    DefinitionLimitError,
+    TemplateError,
+    TemplateLimitError,
 )
-_ENVIRONMENT.globals.clear()
+from eventrules.limits import Limits, active_limits
+from eventrules.workflows.templating_sandbox import (
+    ENVIRONMENT,
+    RenderBudget,
+    compile_template,
+    missing_names,
+    render_budget,
+)
+
+__all__ = ["TemplatedParams", "compile_params", "is_template", "render_budget"]
+
+_MARKERS: Final = ("{{", "{%", "{#")
 
 
 def is_template(text: str) -> bool:
@@ -131,7 +102,7 @@ class _Interpolation:
     @classmethod
     def of(cls, source: str) -> _Interpolation | None:
         """The fast form of ``source``, or None when it needs jinja (filters, dots, blocks)."""
-        body = _ENVIRONMENT.parse(source).body
+        body = ENVIRONMENT.parse(source).body
         parts: list[tuple[bool, str]] = []
         for output in body:
             if not isinstance(output, nodes.Output):
@@ -149,19 +120,34 @@ class _Interpolation:
                     return None
         return cls(tuple(parts))
 
-    def render(self, context: Mapping[str, Any]) -> str:
+    def render(self, context: Mapping[str, Any], cap: int) -> str:
         pieces = []
+        size = 0
         for is_name, text in self.parts:
             if not is_name:
-                pieces.append(text)
+                piece = text
             elif text in context:
                 value = context[text]
-                pieces.append(value if type(value) is str else str(value))
+                piece = value if type(value) is str else str(value)
             else:
-                names = _missing_names.get()
+                names = missing_names.get()
                 if names is not None:
                     names.append(text)
+                continue
+            size += len(piece)
+            if size > cap:
+                raise _too_long(cap)
+            pieces.append(piece)
         return "".join(pieces)
+
+
+def _too_long(cap: int) -> TemplateLimitError:
+    return TemplateLimitError(
+        f"the rendered text is longer than {cap} characters "
+        f"(limit template_max_output_chars = {cap})",
+        limit="template_max_output_chars",
+        maximum=cap,
+    )
 
 
 @dataclass(frozen=True, slots=True)
@@ -187,27 +173,47 @@ class TemplatedParams:
         if not self.has_templates:
             return _copy(self._compiled), []
         names: list[str] = []
-        token = _missing_names.set(names)
+        token = missing_names.set(names)
         try:
-            rendered = _render(self._compiled, context)
+            with render_budget() as budget:
+                rendered = _render(self._compiled, context, budget)
         finally:
-            _missing_names.reset(token)
+            missing_names.reset(token)
         return rendered, list(dict.fromkeys(names))
 
 
 def compile_params(
     params: Mapping[str, Any], *, untemplated: frozenset[str], path: str
 ) -> TemplatedParams:
-    """Compile the templates in ``params``; a syntax error is a DefinitionError at its path."""
+    """Compile the templates in ``params``; a template that does not compile or that the
+    static check refuses is a DefinitionError at its path (DefinitionLimitError when the
+    refusal is a limit)."""
     problems: list[tuple[str, str]] = []
+    limits = active_limits()
+    exceeded: list[DefinitionLimitError] = []
     found = [False]
 
     def walk(value: Any, where: str) -> Any:
         if isinstance(value, str) and is_template(value):
             try:
-                template = _compile_template(value)
+                template = _compile_template(value, limits)
+            except DefinitionError as exc:
+                problems.append((where, f"refused template: {exc.args[0]}"))
+                if isinstance(exc, DefinitionLimitError):
+                    exceeded.append(exc)
+                return value
             except TemplateSyntaxError as exc:
                 problems.append((where, f"invalid template: {exc.message} (line {exc.lineno})"))
+                return value
+            except (RecursionError, MemoryError, SyntaxError) as exc:
+                # the checks keep templates well inside these; a last line, not a path
+                reason = f"the template is too complex to compile ({type(exc).__name__})"
+                problems.append((where, f"refused template: {reason}"))
+                exceeded.append(
+                    DefinitionLimitError(
+                        reason, limit="template_max_depth", maximum=limits.template_max_depth
+                    )
+                )
                 return value
             found[0] = True
             return _Leaf(where, template)
@@ -221,34 +227,65 @@ def compile_params(
         key: value if key in untemplated else walk(value, f"{path}.{key}")
         for key, value in params.items()
     }
+    if exceeded:
+        first = exceeded[0]
+        raise DefinitionLimitError(
+            "invalid template",
+            limit=first.limit,
+            maximum=first.maximum,
+            problems=problems,
+        )
     if problems:
         raise DefinitionError("invalid template", problems=problems)
     return TemplatedParams(compiled, found[0])
 
 
 @functools.lru_cache(maxsize=4096)
-def _compile_template(source: str) -> Template | _Interpolation:
-    """Compiled once per distinct source (definitions often share templates); immutable."""
-    fast = _Interpolation.plain(source) or _Interpolation.of(source)
-    return fast if fast is not None else _ENVIRONMENT.from_string(source)
+def _compile_template(source: str, limits: Limits) -> Template | _Interpolation:
+    """Compiled once per distinct source and limits (definitions often share templates);
+    immutable. A plain ``{{ name }}`` template needs no check beyond its length."""
+    plain = _Interpolation.plain(source)
+    if plain is not None and len(source) <= limits.template_max_chars:
+        return plain
+    template = compile_template(source, limits)  # the static check, then the instrumented code
+    return _Interpolation.of(source) or template
 
 
-def _render(value: Any, context: Mapping[str, Any]) -> Any:
+def _render(value: Any, context: Mapping[str, Any], budget: RenderBudget) -> Any:
     if isinstance(value, _Leaf):
-        try:
-            text = value.template.render(context)
-        except SecurityError as exc:
-            raise TemplateError(f"{value.path}: unsafe template: {exc}") from None
-        except Exception as exc:  # a failing template costs this action, never the whole plan
-            raise TemplateError(f"{value.path}: {type(exc).__name__}: {exc}") from None
-        if len(text) > MAX_RENDERED_CHARS:
-            raise TemplateError(f"{value.path}: rendered text exceeds {MAX_RENDERED_CHARS} chars")
-        return text
+        return _render_leaf(value, context, budget)
     if isinstance(value, dict):
-        return {key: _render(item, context) for key, item in value.items()}
+        return {key: _render(item, context, budget) for key, item in value.items()}
     if isinstance(value, list):
-        return [_render(item, context) for item in value]
+        return [_render(item, context, budget) for item in value]
     return value
+
+
+def _render_leaf(leaf: _Leaf, context: Mapping[str, Any], budget: RenderBudget) -> str:
+    budget.produced = 0
+    cap = budget.limits.template_max_output_chars
+    try:
+        template = leaf.template
+        if isinstance(template, _Interpolation):
+            text = template.render(context, cap)
+        else:
+            budget.tick()
+            text = template.render(context)
+    except TemplateLimitError as exc:
+        raise TemplateLimitError(
+            f"{leaf.path}: {exc}", limit=exc.limit, maximum=exc.maximum
+        ) from None
+    except SecurityError as exc:
+        raise TemplateError(f"{leaf.path}: unsafe template: {exc}") from None
+    except TemplateError as exc:
+        raise TemplateError(f"{leaf.path}: {exc}") from None
+    except Exception as exc:  # a failing template costs this action, never the whole plan
+        raise TemplateError(f"{leaf.path}: {type(exc).__name__}: {exc}") from None
+    if len(text) > cap:
+        raise TemplateLimitError(
+            f"{leaf.path}: {_too_long(cap)}", limit="template_max_output_chars", maximum=cap
+        )
+    return text
 
 
 def _copy(value: Any) -> Any:

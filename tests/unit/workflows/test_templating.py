@@ -10,14 +10,11 @@ from hypothesis import strategies as st
 from jinja2 import TemplateSyntaxError
 
 from eventrules.errors import DefinitionError, TemplateError
-from eventrules.workflows.templating import (
-    _ENVIRONMENT,
-    MAX_RENDERED_CHARS,
-    _Interpolation,
-    _missing_names,
-    compile_params,
-    is_template,
-)
+from eventrules.limits import active_limits
+from eventrules.workflows.templating import _Interpolation, compile_params, is_template
+from eventrules.workflows.templating_sandbox import ENVIRONMENT, missing_names
+
+MAX_RENDERED_CHARS = active_limits().template_max_output_chars
 
 
 def render(params: dict[str, Any], context: dict[str, Any]) -> tuple[dict[str, Any], list[str]]:
@@ -69,27 +66,81 @@ def test_plain_strings_are_not_compiled() -> None:
 
 
 @pytest.mark.parametrize(
-    "template",
+    ("template", "reason"),
     [
-        "{{ ''.__class__ }}",
-        "{{ ''.__class__.__mro__[1].__subclasses__() }}",
-        "{{ name.__class__.mro() }}",
-        "{{ self.__init__.__globals__ }}",
-        "{{ cycler.__init__.__globals__.os }}",
-        "{{ name.__globals__ }}",
-        "{{ lipsum.__globals__ }}",
-        "{{ ().__class__.__base__.__subclasses__() }}",
-        "{{ 'a' * 100000000 }}",
-        "{{ 2 ** 1000000 }}",
-        "{{ data.update({'x': 1}) }}",
-        "{{ data.pop('x') }}",
-        "{{ range(10) | list }}",
+        ("{{ ''.__class__ }}", "internal attribute '__class__'"),
+        ("{{ ''.__class__.__mro__[1].__subclasses__() }}", "internal attribute"),
+        ("{{ name.__class__.mro() }}", "internal attribute"),
+        ("{{ name.mro }}", "internal attribute 'mro'"),
+        ("{{ self.__init__.__globals__ }}", "internal attribute"),
+        ("{{ self._TemplateReference__context }}", "internal attribute"),
+        ("{{ cycler.__init__.__globals__.os }}", "internal attribute '__globals__'"),
+        ("{{ name.__globals__ }}", "internal attribute '__globals__'"),
+        ("{{ lipsum.__globals__ }}", "internal attribute"),
+        ("{{ ().__class__.__base__.__subclasses__() }}", "internal attribute"),
+        ("{{ name['__class__'] }}", "internal attribute '__class__'"),
+        ("{{ items | map(attribute='__class__') | list }}", "internal attribute"),
+        ("{{ items | selectattr('_secret') | list }}", "internal attribute '_secret'"),
+        ("{{ cycler('a') }}", "cycler() does not exist"),
+        ("{{ joiner() }}", "joiner() does not exist"),
+        ("{% set ns = namespace(a=1) %}", "namespace() does not exist"),
+        ("{% set ns.a = 1 %}", "namespace assignments"),
+        ("{{ lipsum() }}", "lipsum() does not exist"),
+        ("{{ dict(a=1) }}", "dict() does not exist"),
+        ("{% for i in range(10**9) %}{% endfor %}", "integer literals"),
+        ("{% for i in range(n) %}{% endfor %}", "integer literals"),
+        ("{% for i in range(0, 20000) %}{% endfor %}", "loop iterations"),
+        ("{% macro f() %}x{% endmacro %}{{ f() }}", "{% macro %}"),
+        ("{% call x() %}{% endcall %}", "{% call %}"),
+        ("{% include 'other' %}", "{% include %}"),
+        ("{% import 'other' as o %}", "{% import %}"),
+        ("{% extends 'base' %}", "{% extends %}"),
+        ("{% block b %}{% endblock %}", "{% block %}"),
+        ("{% for x in y recursive %}{{ loop(x) }}{% endfor %}", "recursive loops"),
+        ("{{ x | pprint }}", "'pprint' is not available"),
+        ("{{ x | random }}", "'random' is not available"),
+        ("{{ x | urlize }}", "'urlize' is not available"),
     ],
 )
-def test_sandbox_blocks_python_internals_and_mutation(template: str) -> None:
+def test_templates_reaching_for_internals_are_refused_when_compiled(
+    template: str, reason: str
+) -> None:
+    with pytest.raises(DefinitionError) as caught:
+        compile_params({"body": template}, untemplated=frozenset(), path="actions.0")
+    ((path, problem),) = caught.value.problems
+    assert path == "actions.0.body"
+    assert reason in problem, problem
+
+
+@pytest.mark.parametrize(
+    "template",
+    [
+        "{{ name[key] }}",
+        "{{ name | attr(key) }}",
+        "{{ items | map(attribute=key) | list }}",
+        "{{ name.format }}{{ ''.join }}{{ name[key] }}",
+        "{{ data.update({'x': 1}) }}",
+        "{{ data.pop('x') }}",
+        "{{ data.copy() }}",
+        "{{ name.expandtabs(100) }}",
+        "{{ name.encode() }}",
+        "{{ (1).to_bytes(10) }}",
+        "{{ 'a' * 100000000 }}",
+        "{{ 2 ** 1000000 }}",
+    ],
+)
+def test_sandbox_blocks_internals_reached_through_data_and_mutation(template: str) -> None:
     with pytest.raises(TemplateError) as caught:
-        render({"body": template}, {"name": "Ada", "data": {"x": 1}})
+        render(
+            {"body": template},
+            {"name": "Ada", "key": "__class__", "data": {"x": 1}, "items": [1]},
+        )
     assert str(caught.value).startswith("actions.0.body: ")
+
+
+def test_range_with_literal_bounds_is_available() -> None:
+    rendered, _ = render({"body": "{{ range(3) | list }} {{ range(10, 0, -5) | list }}"}, {})
+    assert rendered == {"body": "[0, 1, 2] [10, 5]"}
 
 
 def test_context_is_not_mutated_by_rendering() -> None:
@@ -100,7 +151,7 @@ def test_context_is_not_mutated_by_rendering() -> None:
 
 
 def test_rendered_text_is_capped() -> None:
-    with pytest.raises(TemplateError, match="exceeds"):
+    with pytest.raises(TemplateError, match="template_max_output_chars"):
         render(
             {"body": "{% for i in items %}{{ big }}{% endfor %}"},
             {"items": list(range(20)), "big": "x" * (MAX_RENDERED_CHARS // 10)},
@@ -141,11 +192,11 @@ def test_plain_interpolations_render_exactly_as_jinja_does(source: str) -> None:
     for context in CONTEXTS:
         fast = render({"x": source}, context)
         names: list[str] = []
-        token = _missing_names.set(names)
+        token = missing_names.set(names)
         try:
-            slow = _ENVIRONMENT.from_string(source).render(context)
+            slow = ENVIRONMENT.from_string(source).render(context)
         finally:
-            _missing_names.reset(token)
+            missing_names.reset(token)
         assert fast == ({"x": slow}, list(dict.fromkeys(names))), (source, context)
 
 
