@@ -3,6 +3,12 @@
 Structured mode: the value is the JSON envelope (``specversion``, ``id``, ``source``, ``type``,
 optional ``time``, ``subject``, ``data``). Binary mode: the attributes travel as ``ce_*``
 headers and the value is the data. Anything else is a poison event with a reason.
+
+Bounds (so that nothing decoded here can fail later, when the execution record that carries
+the event is written back): the value is at most ``max_bytes``, it nests at most
+``max_json_depth`` levels (orjson reads 1024 but writes 254), and the event's time can be
+converted to UTC. orjson itself refuses NaN, infinities and lone surrogates, and reads integers
+beyond 64 bits as floats, so every decoded value can be written back as JSON.
 """
 
 from __future__ import annotations
@@ -13,7 +19,8 @@ from typing import Any
 
 import orjson
 
-from eventrules.errors import PoisonEventError
+from eventrules.errors import EventLimitError, PoisonEventError
+from eventrules.limits import active_limits, nesting_exceeds
 from eventrules.models.events import Event
 
 __all__ = ["DEFAULT_MAX_EVENT_BYTES", "Headers", "decode_event", "encode_structured"]
@@ -37,9 +44,21 @@ def _header_map(headers: Headers | None) -> dict[str, str]:
     return found
 
 
-def _parse_time(raw: Any, fallback: datetime) -> datetime:
+def _record_time(timestamp_ms: int | None) -> datetime:
+    if not timestamp_ms:
+        return datetime.now(UTC)
+    try:
+        return datetime.fromtimestamp(timestamp_ms / 1000, tz=UTC)
+    except (OverflowError, OSError, ValueError):
+        raise PoisonEventError(
+            "invalid_attribute",
+            f"no time attribute, and the record timestamp {timestamp_ms} is out of range",
+        ) from None
+
+
+def _parse_time(raw: Any, timestamp_ms: int | None) -> datetime:
     if raw is None:
-        return fallback
+        return _record_time(timestamp_ms)
     if not isinstance(raw, str):
         raise PoisonEventError("invalid_attribute", "time must be an RFC 3339 string")
     try:
@@ -48,6 +67,11 @@ def _parse_time(raw: Any, fallback: datetime) -> datetime:
         raise PoisonEventError("invalid_attribute", f"time {raw!r} is not RFC 3339") from None
     if parsed.tzinfo is None:
         raise PoisonEventError("invalid_attribute", f"time {raw!r} has no timezone offset")
+    try:
+        # the first and last hours of the calendar cannot be moved to UTC (or any zone)
+        parsed.astimezone(UTC)
+    except OverflowError:
+        raise PoisonEventError("invalid_attribute", f"time {raw!r} is out of range") from None
     return parsed
 
 
@@ -62,7 +86,7 @@ def _data(raw: Any) -> dict[str, Any]:
     )
 
 
-def _build(attributes: dict[str, Any], data: Any, fallback_time: datetime) -> Event:
+def _build(attributes: dict[str, Any], data: Any, timestamp_ms: int | None) -> Event:
     if attributes.get("specversion") != "1.0":
         raise PoisonEventError(
             "not_cloudevent", f"specversion must be '1.0', got {attributes.get('specversion')!r}"
@@ -79,7 +103,7 @@ def _build(attributes: dict[str, Any], data: Any, fallback_time: datetime) -> Ev
         id=attributes["id"],
         type=attributes["type"],
         source=attributes["source"],
-        time=_parse_time(attributes.get("time"), fallback_time),
+        time=_parse_time(attributes.get("time"), timestamp_ms),
         subject=subject,
         data=_data(data),
     )
@@ -91,19 +115,23 @@ def decode_event(
     *,
     timestamp_ms: int | None = None,
     max_bytes: int = DEFAULT_MAX_EVENT_BYTES,
+    max_depth: int | None = None,
 ) -> Event:
-    """The event a record carries; raises :class:`PoisonEventError` with a reason otherwise.
+    """The event a record carries; raises :class:`PoisonEventError` with a reason otherwise
+    (:class:`EventLimitError`, reason ``oversized`` or ``too_deep``, for a limit).
 
     An event without ``time`` takes the record's timestamp, so time facts stay meaningful.
+    ``max_depth`` defaults to the active ``max_json_depth`` limit.
     """
     size = len(value or b"")
     if size > max_bytes:
-        raise PoisonEventError(
-            "oversized", f"event of {size} bytes exceeds the {max_bytes}-byte limit"
+        raise EventLimitError(
+            "oversized",
+            f"event of {size} bytes exceeds the {max_bytes}-byte limit",
+            limit="max_event_bytes",
+            maximum=max_bytes,
         )
-    fallback = (
-        datetime.fromtimestamp(timestamp_ms / 1000, tz=UTC) if timestamp_ms else datetime.now(UTC)
-    )
+    depth = max_depth if max_depth is not None else active_limits().max_json_depth
     meta = _header_map(headers)
     if "ce_specversion" in meta:
         attributes = {
@@ -111,22 +139,31 @@ def decode_event(
         }
         data: Any = None
         if value:
-            try:
-                data = orjson.loads(value)
-            except orjson.JSONDecodeError:
-                raise PoisonEventError("not_json", "binary-mode data is not JSON") from None
-        return _build(attributes, data, fallback)
+            data = _loads(value, depth, "binary-mode data is not JSON")
+        return _build(attributes, data, timestamp_ms)
     if not value:
         raise PoisonEventError("not_cloudevent", "empty value and no ce_* headers")
-    try:
-        envelope = orjson.loads(value)
-    except orjson.JSONDecodeError as exc:
-        raise PoisonEventError("not_json", f"value is not JSON: {exc}") from None
+    envelope = _loads(value, depth, "value is not JSON")
     if not isinstance(envelope, dict):
         raise PoisonEventError("not_cloudevent", "value is JSON but not a CloudEvents object")
     if "data_base64" in envelope and "data" not in envelope:
         raise PoisonEventError("data_not_object", "data_base64 is not supported; send JSON data")
-    return _build(envelope, envelope.get("data"), fallback)
+    return _build(envelope, envelope.get("data"), timestamp_ms)
+
+
+def _loads(value: bytes, max_depth: int, what: str) -> Any:
+    try:
+        decoded = orjson.loads(value)
+    except orjson.JSONDecodeError as exc:
+        raise PoisonEventError("not_json", f"{what}: {exc}") from None
+    if nesting_exceeds(decoded, max_depth, raw=value):
+        raise EventLimitError(
+            "too_deep",
+            f"the value nests deeper than {max_depth} levels",
+            limit="max_json_depth",
+            maximum=max_depth,
+        )
+    return decoded
 
 
 def encode_structured(event: Event) -> bytes:
