@@ -50,6 +50,8 @@ class ConfigChange:
     outcome: ChangeOutcome
     version: int | None = None
     error: str | None = None
+    # why a record was rejected, the metric's label (see eventrules.runtime.config_table)
+    reason: str | None = None
 
 
 class UpsertOutcome(enum.Enum):

@@ -8,10 +8,15 @@ version stays active:
 1. the key names a known kind;
 2. when trusted keys are configured, an Ed25519 signature by one of them
    (:mod:`eventrules.definitions.signatures`): ``unsigned``, ``unknown_signer``, ``bad_signature``;
-3. the value parses and validates (``not_json``, ``invalid``), and its id is the key's;
+3. the value parses, nests no deeper than ``max_json_depth`` (``too_deep``: orjson reads more
+   than it can write back) and validates (``not_json``, ``invalid``, ``limit_exceeded`` for a
+   condition or template past its limits), and its id is the key's;
 4. the version against the definition's high-water mark (:mod:`eventrules.definitions.versions`):
    ``stale_version``, ``version_out_of_range``; the signed version must be the value's
    (``version_mismatch``).
+
+Anything unforeseen is rejected too (``internal_error``): :meth:`ConfigTable.apply` never
+raises, so no record can stop the config follower.
 
 The table remembers the last accepted record of each key (its exact bytes and headers) and which
 keys' latest record was rejected, so the worker guarding the topic can republish the accepted
@@ -36,7 +41,8 @@ from eventrules.definitions.records import (
     UpsertOutcome,
     parse_definition_key,
 )
-from eventrules.errors import ConfigRecordError, DefinitionError
+from eventrules.errors import ConfigRecordError, DefinitionError, LimitExceededError
+from eventrules.limits import active_limits, nesting_exceeds
 from eventrules.metrics import Metrics
 
 __all__ = ["AcceptedRecord", "ConfigTable", "DefinitionKind"]
@@ -44,6 +50,11 @@ __all__ = ["AcceptedRecord", "ConfigTable", "DefinitionKind"]
 log = logging.getLogger(__name__)
 
 Headers = Sequence[tuple[str, bytes | None]]
+
+
+def _invalid(error: DefinitionError) -> str:
+    """``limit_exceeded`` for a definition past a limit, ``invalid`` for any other problem."""
+    return "limit_exceeded" if isinstance(error, LimitExceededError) else "invalid"
 
 
 @dataclass(frozen=True)
@@ -99,6 +110,12 @@ class ConfigTable:
                 self.rejected_latest.add(key)
             outcome: ChangeOutcome = "stale" if exc.reason == "stale_version" else "rejected"
             return self._reject(kind, definition_id, exc.reason, exc.detail, outcome)
+        except Exception as exc:  # the follower must outlive any record: reject, go on
+            log.exception("config: applying %s %s failed", kind, definition_id)
+            if key in self.accepted:
+                self.rejected_latest.add(key)
+            error = f"{type(exc).__name__}: {exc}"
+            return self._reject(kind, definition_id, "internal_error", error)
         self.accepted[key] = AcceptedRecord(key, value, tuple(headers or ()))
         self.rejected_latest.discard(key)
         return self._after(change)
@@ -124,6 +141,11 @@ class ConfigTable:
             raw = orjson.loads(value)
         except orjson.JSONDecodeError as exc:
             raise ConfigRecordError("not_json", f"value is not JSON: {exc}") from None
+        depth = active_limits().max_json_depth
+        if nesting_exceeds(raw, depth, raw=value):
+            # orjson reads it, but could not write it back (exports, decisions, actions)
+            error = f"the definition nests deeper than {depth} levels (limit max_json_depth)"
+            raise ConfigRecordError("too_deep", error)
         try:
             definition = handler.parse(raw)
             if definition.id != definition_id:
@@ -132,12 +154,12 @@ class ConfigTable:
                     definition_id=definition_id,
                 )
         except DefinitionError as exc:
-            raise ConfigRecordError("invalid", str(exc)) from None
+            raise ConfigRecordError(_invalid(exc), str(exc)) from None
         self.gate.check_upsert(ident, definition.version, signed_version)
         try:
             outcome = handler.store.upsert(definition)
         except DefinitionError as exc:
-            raise ConfigRecordError("invalid", str(exc)) from None
+            raise ConfigRecordError(_invalid(exc), str(exc)) from None
         if outcome is UpsertOutcome.STALE:
             raise ConfigRecordError("stale_version", f"v{definition.version} is older")
         self.gate.marks.installed(ident, definition.version)
@@ -161,7 +183,7 @@ class ConfigTable:
         log.log(level, "config: rejected %s %s (%s): %s", kind, definition_id, reason, error)
         if self.metrics is not None:
             self.metrics.config_rejects.labels(kind, reason).inc()
-        return ConfigChange(kind, definition_id, outcome, error=error)
+        return ConfigChange(kind, definition_id, outcome, error=error, reason=reason)
 
     @staticmethod
     def _after(change: ConfigChange) -> ConfigChange:
