@@ -16,6 +16,7 @@ from eventrules.rules.decisions import (
 from eventrules.rules.evaluator import DEFAULT_PRICE_FIELD, CompiledRule, RulesEngine, compile_rule
 from eventrules.rules.models import (
     ACTIONS_BY_RULE_TYPE,
+    MAX_MONEY,
     RULE_TYPES,
     AddToSegment,
     Block,
@@ -34,6 +35,7 @@ __all__ = [
     "ACTIONS_BY_RULE_TYPE",
     "DEFAULT_POLICIES",
     "DEFAULT_PRICE_FIELD",
+    "MAX_MONEY",
     "POLICIES",
     "RULE_TYPES",
     "AddToSegment",

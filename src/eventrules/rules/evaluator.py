@@ -44,6 +44,7 @@ from eventrules.rules.decisions import (
     WindowMiss,
 )
 from eventrules.rules.models import (
+    MAX_MONEY,
     RULE_TYPES,
     AddToSegment,
     Block,
@@ -61,6 +62,8 @@ __all__ = ["DEFAULT_PRICE_FIELD", "CompiledRule", "RulesEngine", "compile_rule"]
 log = logging.getLogger(__name__)
 
 DEFAULT_PRICE_FIELD: Final = "total"
+# with MAX_MONEY's 16 digits, up to 9 decimals stay within decimal's 28 digits
+_MAX_MONEY_PLACES: Final = 9
 _HUNDRED: Final = Decimal(100)
 
 
@@ -148,8 +151,8 @@ class RulesEngine:
         policies: Mapping[str, str] | None = None,
         money_places: int = 2,
     ) -> None:
-        if money_places < 0:
-            raise ValueError("money_places must be >= 0")
+        if not 0 <= money_places <= _MAX_MONEY_PLACES:
+            raise ValueError(f"money_places must be between 0 and {_MAX_MONEY_PLACES}")
         self.timezone = timezone
         self.policies: dict[str, Policy] = dict(DEFAULT_POLICIES)
         for rule_type, policy in (policies or {}).items():
@@ -226,10 +229,25 @@ class RulesEngine:
         chosen = _check_policy(kind, policy) if policy is not None else self.policies[kind]
         if at is None:
             at = datetime.now(UTC)
-        elif at.utcoffset() is None:
-            raise RuleEvaluationError("the evaluation time must be timezone-aware", field="at")
+        else:
+            _check_time(at, self.timezone)
         if type(facts) is not dict and not isinstance(facts, Mapping):  # the ABC check is slow
             raise RuleEvaluationError("facts must be a JSON object", field="facts")
+        try:
+            return self._evaluate(kind, chosen, at, facts, price_field)
+        except ArithmeticError as exc:  # prices are bounded; this is a last line of defence
+            raise RuleEvaluationError(
+                f"the decision cannot be computed: {type(exc).__name__}", field=price_field
+            ) from None
+
+    def _evaluate(
+        self,
+        kind: RuleType,
+        chosen: Policy,
+        at: datetime,
+        facts: Mapping[str, Any],
+        price_field: str,
+    ) -> Decision:
         original = self._price(facts, price_field) if kind == "pricing" else None
         view = self._view(kind)
         misses: tuple[WindowMiss, ...] = ()
@@ -283,6 +301,11 @@ class RulesEngine:
             )
         if price < 0:
             raise RuleEvaluationError(f"the price {price_field!r} is negative", field=price_field)
+        if price > MAX_MONEY:
+            raise RuleEvaluationError(
+                f"the price {price_field!r} is out of range (at most {MAX_MONEY:,})",
+                field=price_field,
+            )
         return price.quantize(self._quantum, rounding=ROUND_HALF_UP)
 
     def _discounts(self, compiled: CompiledRule, price: Decimal) -> list[Discount]:
@@ -397,6 +420,19 @@ def _effects(applied: list[CompiledRule]) -> _Effects:
                 # rules apply highest priority first, and the first to set a field wins
                 fields.setdefault(action.field, action.value)
     return _Effects(tuple(blocks), tuple(destinations), tuple(segments), tuple(tags), fields)
+
+
+def _check_time(at: datetime, timezone: tzinfo) -> None:
+    if at.utcoffset() is None:
+        raise RuleEvaluationError("the evaluation time must be timezone-aware", field="at")
+    try:
+        # the first and last hours of the calendar cannot be moved to UTC or another zone
+        at.astimezone(UTC)
+        at.astimezone(timezone)
+    except OverflowError:
+        raise RuleEvaluationError(
+            f"the evaluation time {at.isoformat()} is out of range", field="at"
+        ) from None
 
 
 _TYPE_NAMES: Final[dict[str, RuleType]] = {

@@ -27,10 +27,11 @@ from pydantic import (
 
 from eventrules.conditions.tree import check_field
 from eventrules.errors import DefinitionError
-from eventrules.models.workflows import DEFINITION_ID_PATTERN, ConditionField, problems_from
+from eventrules.models.workflows import DEFINITION_ID_PATTERN, ConditionField, definition_error
 
 __all__ = [
     "ACTIONS_BY_RULE_TYPE",
+    "MAX_MONEY",
     "RULE_TYPES",
     "AddToSegment",
     "Block",
@@ -58,6 +59,11 @@ RULE_TYPES: Final[tuple[RuleType, ...]] = (
 _RULE_TYPE_ALIASES: Final = {"order_validation": "validation"}
 
 
+# Prices and amounts above this are refused: 10^15 with the cents still fits the 28 digits
+# of decimal arithmetic, so no discount computation can overflow or lose its cents.
+MAX_MONEY: Final = Decimal(10) ** 15
+
+
 def _json_number(value: Decimal) -> int | float:
     # definitions are JSON for humans: 15 reads better than "15"; floats round-trip via str
     return int(value) if value == value.to_integral_value() else float(value)
@@ -81,7 +87,7 @@ class FixedDiscount(_RuleActionBase):
     """Take ``amount`` off the price; a price never goes below zero."""
 
     type: Literal["fixed_discount"]
-    amount: Amount = Field(gt=0, allow_inf_nan=False)
+    amount: Amount = Field(gt=0, le=MAX_MONEY, allow_inf_nan=False)
 
 
 class Block(_RuleActionBase):
@@ -256,6 +262,5 @@ def parse_rule(raw: Any) -> Rule:
     try:
         return Rule.model_validate(raw)
     except ValidationError as exc:
-        problems = problems_from(exc, union_tags=set(_ACTION_TAGS))
         label = f"invalid rule {definition_id!r}" if definition_id else "invalid rule"
-        raise DefinitionError(label, definition_id=definition_id, problems=problems) from None
+        raise definition_error(label, definition_id, exc, union_tags=set(_ACTION_TAGS)) from None
