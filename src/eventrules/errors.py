@@ -12,6 +12,7 @@ The tree::
     │   └── TemplateLimitError     rendering stopped at a limit (also a LimitExceededError)
     ├── RuleEvaluationError        a rule evaluation request is unusable (carries the field)
     │   └── RuleRequestError       a request to the rules service is malformed (a 4xx over HTTP)
+    │       └── RequestNotJSONError  its body is not JSON at all (a 400, not a 422)
     ├── ConfigurationError         settings or files on disk are unusable
     ├── WebhookError               a webhook call cannot be made as asked (bad url, unknown secret)
     │   └── WebhookBlockedError    the SSRF guard refused the destination (carries host, address)
@@ -51,6 +52,7 @@ __all__ = [
     "OperationError",
     "OutputRejectedError",
     "PoisonEventError",
+    "RequestNotJSONError",
     "RuleEvaluationError",
     "RuleRequestError",
     "SignatureError",
@@ -155,6 +157,10 @@ class RuleEvaluationError(EventRulesError):
 
 class RuleRequestError(RuleEvaluationError):
     """A request to the rules service (HTTP or Kafka) cannot be answered; the message says why."""
+
+
+class RequestNotJSONError(RuleRequestError):
+    """The request body is not JSON at all (a 400 over HTTP, not a 422)."""
 
 
 class ConfigurationError(EventRulesError):

@@ -2,11 +2,17 @@
 
 Request: ``{"rule_type": "pricing", "facts": {...}, "policy"?: "stack", "price_field"?: "total",
 "evaluation_time"?: RFC 3339, "correlation_id"?: str, "reply_to"?: topic}``.
+
+Any request gets an answer, never an exception: an unusable one (not JSON, nested deeper than
+``max_json_depth``, an unknown rule type, a price out of range, an evaluation time at the edge
+of the calendar) is a 400/422 over HTTP and an error reply over Kafka. A ``reply_to`` that is
+not allowed (see ``reply_topic_allowed``) is answered on the results topic, with the error.
 """
 
 from __future__ import annotations
 
 import fnmatch
+import logging
 import re
 from collections.abc import Sequence
 from datetime import datetime
@@ -14,14 +20,17 @@ from typing import Any
 
 import orjson
 
-from eventrules.errors import RuleEvaluationError, RuleRequestError
+from eventrules.errors import RequestNotJSONError, RuleEvaluationError, RuleRequestError
 from eventrules.kafka.records import Record
+from eventrules.limits import active_limits, nesting_exceeds
 from eventrules.metrics import Metrics
 from eventrules.rules import RulesEngine
 from eventrules.runtime.deadletters import DeadLetterWriter, Sender
 from eventrules.settings import TopicNames
 
-__all__ = ["RuleRequestHandler", "evaluate_request", "reply_topic_allowed"]
+__all__ = ["RuleRequestHandler", "decode_request", "evaluate_request", "reply_topic_allowed"]
+
+log = logging.getLogger(__name__)
 
 _TOPIC_NAME = re.compile(r"^[A-Za-z0-9._-]{1,249}$")
 
@@ -32,6 +41,18 @@ def reply_topic_allowed(topic: str, patterns: Sequence[str]) -> bool:
     return bool(_TOPIC_NAME.match(topic)) and any(
         fnmatch.fnmatchcase(topic, pattern) for pattern in patterns
     )
+
+
+def decode_request(raw: bytes) -> Any:
+    """The request JSON; RequestNotJSONError, or RuleRequestError when nested too deeply."""
+    try:
+        request = orjson.loads(raw)
+    except orjson.JSONDecodeError as exc:
+        raise RequestNotJSONError(f"request is not JSON: {exc}") from None
+    depth = active_limits().max_json_depth
+    if nesting_exceeds(request, depth, raw=raw):
+        raise RuleRequestError(f"the request nests deeper than {depth} levels (max_json_depth)")
+    return request
 
 
 def _evaluation_time(raw: Any) -> datetime | None:
@@ -75,7 +96,8 @@ def evaluate_request(
             price_field=price_field,
         )
     except RuleEvaluationError as exc:
-        where = f" ({exc.field})" if exc.field else ""
+        field = "evaluation_time" if exc.field == "at" else exc.field
+        where = f" ({field})" if field else ""
         raise RuleRequestError(f"{exc}{where}") from None
     if metrics is not None:
         stamp = decision.evaluated_at.timestamp()
@@ -116,9 +138,9 @@ class RuleRequestHandler:
         request: Any = None
         problem: str | None = None
         try:
-            request = orjson.loads(record.value or b"")
-        except orjson.JSONDecodeError as exc:
-            problem = f"request is not JSON: {exc}"
+            request = decode_request(record.value or b"")
+        except RuleRequestError as exc:
+            problem = str(exc)
         correlation: Any = request.get("correlation_id") if isinstance(request, dict) else None
         if not isinstance(correlation, str) or not correlation:
             correlation = (record.key or b"").decode(errors="replace")
@@ -127,10 +149,7 @@ class RuleRequestHandler:
             return
         reply: dict[str, Any] = {"correlation_id": correlation, "decision": None, "error": problem}
         if problem is None:
-            try:
-                reply["decision"] = evaluate_request(self.engine, request, metrics=self.metrics)
-            except RuleRequestError as exc:
-                reply["error"] = str(exc)
+            reply["decision"], reply["error"] = self._decide(request, correlation)
         target = request.get("reply_to") if isinstance(request, dict) else None
         topic = self.topics("rules.results")
         if target is not None and target != "":
@@ -145,3 +164,13 @@ class RuleRequestHandler:
                     f" (allowed: {', '.join(self.reply_topics)})",
                 }
         await self.sender.send(topic, correlation.encode(), orjson.dumps(reply))
+
+    def _decide(self, request: Any, correlation: str) -> tuple[Any, str | None]:
+        """``(decision, error)``: every request gets one or the other."""
+        try:
+            return evaluate_request(self.engine, request, metrics=self.metrics), None
+        except RuleRequestError as exc:
+            return None, str(exc)
+        except Exception as exc:  # the engine is total; a last line so the stream goes on
+            log.exception("rule request %s failed", correlation)
+            return None, f"internal error: {type(exc).__name__}"

@@ -21,12 +21,14 @@ from aiohttp.typedefs import Handler
 from prometheus_client import CONTENT_TYPE_LATEST, generate_latest
 
 from eventrules.auth import Principal, Scope, TokenSet, bearer_token
-from eventrules.errors import ConfigurationError, RuleRequestError
+from eventrules.errors import ConfigurationError, RequestNotJSONError, RuleRequestError
 from eventrules.metrics import Metrics
 from eventrules.rules import RulesEngine
-from eventrules.runtime.rules_service import evaluate_request
+from eventrules.runtime.rules_service import decode_request, evaluate_request
 
-__all__ = ["PRINCIPAL", "WorkerView", "check_exposure", "make_web_app"]
+__all__ = ["MAX_BODY_BYTES", "PRINCIPAL", "WorkerView", "check_exposure", "make_web_app"]
+
+MAX_BODY_BYTES = 1_048_576
 
 log = logging.getLogger(__name__)
 
@@ -99,12 +101,13 @@ async def rules_evaluate(request: web.Request) -> web.Response:
     worker = request.app[_WORKER]
     if not worker.ready():
         return _json({"error": "not ready: the config table is still loading"}, 503)
+    # an oversized body (413) and anything unforeseen (500) are JSON through json_errors
+    raw = await request.read()
     try:
-        body = orjson.loads(await request.read())
-    except orjson.JSONDecodeError as exc:
-        return _json({"error": f"request body is not JSON: {exc}"}, 400)
-    try:
+        body = decode_request(raw)
         decision = evaluate_request(worker.rules, body, metrics=worker.metrics)
+    except RequestNotJSONError as exc:
+        return _json({"error": str(exc)}, 400)
     except RuleRequestError as exc:
         return _json({"error": str(exc)}, 422)
     return _json(decision)
@@ -185,7 +188,7 @@ def _loopback(host: str) -> bool:
 
 
 def make_web_app(worker: WorkerView, tokens: TokenSet | None = None) -> web.Application:
-    app = web.Application(client_max_size=1_048_576, middlewares=[json_errors, authenticate])
+    app = web.Application(client_max_size=MAX_BODY_BYTES, middlewares=[json_errors, authenticate])
     app[_WORKER] = worker
     app[_TOKENS] = tokens or TokenSet()
     app.router.add_get("/metrics", metrics)
