@@ -2,16 +2,29 @@
 
 Names are the contract with dashboards (helm/ and grafana/ query them); change them only with
 the dashboard.
+
+Label values taken from input are bounded: a value that is not a declared name (an event type
+outside the trigger catalog) is counted under :data:`OTHER`, so random input cannot create
+series without end. Workflow and rule ids come from definitions, which are declared names.
 """
 
 from __future__ import annotations
 
+from collections.abc import Container
 from dataclasses import dataclass, field
-from typing import Any
+from typing import Any, Final
 
 from prometheus_client import CollectorRegistry, Counter, Gauge, Histogram
 
-__all__ = ["DURATION_BUCKETS", "Metrics"]
+__all__ = ["DURATION_BUCKETS", "OTHER", "Metrics", "declared_or_other"]
+
+OTHER: Final = "other"
+
+
+def declared_or_other(value: str, declared: Container[str]) -> str:
+    """``value`` as a label if it is a declared name, else ``other``."""
+    return value if value in declared else OTHER
+
 
 # Seconds; workflow runs are mostly a few produce calls (ms) but webhooks can take seconds.
 DURATION_BUCKETS = (

@@ -24,7 +24,7 @@ import orjson
 from eventrules.actions.webhook import WebhookExecutor
 from eventrules.errors import PoisonEventError
 from eventrules.kafka.records import Record
-from eventrules.metrics import Metrics
+from eventrules.metrics import Metrics, declared_or_other
 from eventrules.models.cloudevents import DEFAULT_MAX_EVENT_BYTES, decode_event
 from eventrules.models.events import Event
 from eventrules.models.executions import (
@@ -114,7 +114,8 @@ class WorkflowRunner:
         if refused is not None:
             await self.dead_letter(record, *refused)
             return []
-        self.metrics.count(self.metrics.events_consumed, record.topic, event.type)
+        event_type = declared_or_other(event.type, self.engine.catalog)
+        self.metrics.count(self.metrics.events_consumed, record.topic, event_type)
         try:
             plan = self._plan(event)
         except Exception as exc:  # the engine is total; this is a last line of defence

@@ -121,3 +121,24 @@ def test_a_non_matching_event_writes_nothing_and_poison_is_dead_lettered() -> No
         )
         == 1
     )
+
+
+def test_event_types_outside_the_catalog_are_counted_as_other() -> None:
+    runner, _ = _runner()
+    for index in range(50):
+        event = {"specversion": "1.0", "id": f"r{index}", "source": "s", "type": f"random.{index}"}
+        asyncio.run(runner.handle(_record(orjson.dumps(event))))
+    known = {"specversion": "1.0", "id": "k", "source": "s", "type": "order.created"}
+    asyncio.run(runner.handle(_record(orjson.dumps(known))))
+    runner.metrics.apply_counts()
+    samples = [
+        sample
+        for metric in runner.metrics.registry.collect()
+        if metric.name == "eventrules_events_consumed"
+        for sample in metric.samples
+        if sample.name.endswith("_total")
+    ]
+    assert {sample.labels["type"]: sample.value for sample in samples} == {
+        "other": 50,
+        "order.created": 1,
+    }
