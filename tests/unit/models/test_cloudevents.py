@@ -11,13 +11,15 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from eventrules.engine import Engine
 from eventrules.errors import EventLimitError, PoisonEventError
+from eventrules.kafka.records import Record
 from eventrules.limits import Limits, limits_applied
 from eventrules.metrics import Metrics
+from eventrules.models.cloudevents import decode_event, encode_structured
 from eventrules.models.workflows import parse_workflow
-from eventrules.runtime.cloudevents import decode_event, encode_structured
-from eventrules.runtime.runner import Record, TopicNames, WorkflowRunner
+from eventrules.runtime.runner import WorkflowRunner
+from eventrules.settings import TopicNames
+from eventrules.workflows.engine import Engine
 
 
 def deep_json(depth: int) -> bytes:
