@@ -1,7 +1,7 @@
 """The static check of a template, run when a definition is published or compiled.
 
 Each refusal is a DefinitionError whose message is the reason (DefinitionLimitError when a
-limit was exceeded); :func:`eventrules.templating.compile_params` files it under the
+limit was exceeded); :func:`eventrules.workflows.templating.compile_params` files it under the
 parameter's path.
 
 Before parsing, the token stream is measured (jinja's parser recurses once or more per bracket,
