@@ -183,3 +183,71 @@ def test_cli_evaluates_the_live_rules(
     assert result.exit_code == 0, result.output
     decision = json.loads(result.output)
     assert decision["outcome"]["price"]["final"] == "425.00"
+
+
+def nested_list(depth: int) -> Any:
+    value: Any = 1
+    for _ in range(depth):
+        value = [value]
+    return value
+
+
+def test_hostile_rule_requests_get_answers_and_the_worker_stays_up(
+    deployment: Deployment,
+) -> None:
+    _publish_seed_rules(deployment)
+    # a rule whose condition used to kill the config follower with a RecursionError
+    hostile_rule: dict[str, Any] = yaml.safe_load(
+        (TEMPLATES / "rules" / "bulk-order-discount.yaml").read_text()
+    )
+    deployment.publish_definition(
+        {**hostile_rule, "id": "hostile", "conditions": "not " * 2000 + "x exists"}
+    )
+    worker = deployment.start_worker()
+    assert worker.wait_ready()["rules"] == 4
+    assert (
+        worker.metric("eventrules_config_rejects_total", kind="rule", reason="limit_exceeded") == 1
+    )
+
+    base = {"rule_type": "pricing", "facts": {"total": 1000}}
+    hostile = {
+        b"huge": {**base, "facts": {"total": 1e308}},
+        b"late": {**base, "evaluation_time": "9999-12-31T23:59:59-14:00"},
+        b"deep": {**base, "facts": {"total": 5, "x": nested_list(30)}},
+        b"reply": {**base, "reply_to": "bad topic!"},
+    }
+    for key, body in hostile.items():
+        request = orjson.dumps({"correlation_id": key.decode(), **body})
+        deployment.produce("rules.requests", request, key=key)
+    # 300 levels: orjson reads it, but no reply could carry it back
+    facts = b'{"a":' * 300 + b"1" + b"}" * 300
+    deep = b'{"correlation_id": "deeper", "rule_type": "pricing", "facts": ' + facts + b"}"
+    deployment.produce("rules.requests", deep, key=b"deeper")
+    # a good request behind them is answered too
+    deployment.produce("rules.requests", orjson.dumps({"correlation_id": "ok", **base}), key=b"ok")
+
+    results = deployment.read("rules.results", until=lambda found: len(found) >= 6)
+    by_key = {r.key(): orjson.loads(r.value()) for r in results}
+    assert by_key[b"ok"]["decision"]["outcome"]["price"]["final"] == "850.00"
+    assert "out of range" in by_key[b"huge"]["error"]
+    assert "evaluation_time" in by_key[b"late"]["error"]
+    assert by_key[b"deep"]["decision"] is not None  # 30 levels are within the limit
+    assert "not a topic name" in by_key[b"reply"]["error"]
+    assert "deeper than 64" in by_key[b"deeper"]["error"]
+    for key in (b"huge", b"late", b"reply", b"deeper"):
+        assert by_key[key]["decision"] is None
+
+    assert worker.process is not None
+    assert worker.process.poll() is None, worker.log_tail()
+    assert worker.get("/healthz").status_code == 200
+
+    url = worker.url + "/rules/evaluate"
+    for body in (hostile[b"huge"], hostile[b"late"]):
+        answer = httpx.post(url, json=body, trust_env=False)
+        assert answer.status_code == 422, answer.text
+        assert answer.headers["content-type"].startswith("application/json")
+        assert "out of range" in answer.json()["error"]
+    too_big = httpx.post(url, content=b" " * (2 * 1024 * 1024), trust_env=False)
+    assert too_big.status_code == 413
+    assert "exceeds" in too_big.json()["error"]
+    assert worker.get("/healthz").status_code == 200
