@@ -122,22 +122,27 @@ class _Interpolation:
 
     def render(self, context: Mapping[str, Any], cap: int) -> str:
         pieces = []
-        size = 0
+        converted = 0
         for is_name, text in self.parts:
             if not is_name:
-                piece = text
+                pieces.append(text)
             elif text in context:
                 value = context[text]
-                piece = value if type(value) is str else str(value)
+                if type(value) is str:
+                    pieces.append(value)  # a reference to the data: nothing is copied yet
+                else:
+                    # printing a value allocates: stop before a big one is printed many times
+                    piece = str(value)
+                    converted += len(piece)
+                    if converted > cap:
+                        raise _too_long(cap)
+                    pieces.append(piece)
             else:
                 names = missing_names.get()
                 if names is not None:
                     names.append(text)
-                continue
-            size += len(piece)
-            if size > cap:
-                raise _too_long(cap)
-            pieces.append(piece)
+        if sum(map(len, pieces)) > cap:
+            raise _too_long(cap)
         return "".join(pieces)
 
 
@@ -159,11 +164,13 @@ class _Leaf:
 class TemplatedParams:
     """Action parameters with every template compiled once; ``render`` fills them per event."""
 
-    __slots__ = ("_compiled", "has_templates")
+    __slots__ = ("_compiled", "_uses_jinja", "has_templates")
 
-    def __init__(self, compiled: Any, has_templates: bool) -> None:
+    def __init__(self, compiled: Any, has_templates: bool, uses_jinja: bool = True) -> None:
         self._compiled = compiled
         self.has_templates = has_templates
+        # plain {{ name }} templates need no render budget: they cost what they print
+        self._uses_jinja = uses_jinja
 
     def render(self, context: Mapping[str, Any]) -> tuple[dict[str, Any], list[str]]:
         """The rendered parameters and the names of missing variables (deduplicated, in order).
@@ -175,8 +182,12 @@ class TemplatedParams:
         names: list[str] = []
         token = missing_names.set(names)
         try:
-            with render_budget() as budget:
-                rendered = _render(self._compiled, context, budget)
+            cap = active_limits().template_max_output_chars
+            if self._uses_jinja:
+                with render_budget() as budget:  # the action's templates share one (or the event's)
+                    rendered = _render(self._compiled, context, budget, cap)
+            else:
+                rendered = _render(self._compiled, context, None, cap)
         finally:
             missing_names.reset(token)
         return rendered, list(dict.fromkeys(names))
@@ -192,6 +203,7 @@ def compile_params(
     limits = active_limits()
     exceeded: list[DefinitionLimitError] = []
     found = [False]
+    jinja = [False]
 
     def walk(value: Any, where: str) -> Any:
         if isinstance(value, str) and is_template(value):
@@ -216,6 +228,7 @@ def compile_params(
                 )
                 return value
             found[0] = True
+            jinja[0] = jinja[0] or not isinstance(template, _Interpolation)
             return _Leaf(where, template)
         if isinstance(value, Mapping):
             return {key: walk(item, f"{where}.{key}") for key, item in value.items()}
@@ -237,7 +250,7 @@ def compile_params(
         )
     if problems:
         raise DefinitionError("invalid template", problems=problems)
-    return TemplatedParams(compiled, found[0])
+    return TemplatedParams(compiled, found[0], jinja[0])
 
 
 @functools.lru_cache(maxsize=4096)
@@ -251,24 +264,28 @@ def _compile_template(source: str, limits: Limits) -> Template | _Interpolation:
     return _Interpolation.of(source) or template
 
 
-def _render(value: Any, context: Mapping[str, Any], budget: RenderBudget) -> Any:
+def _render(value: Any, context: Mapping[str, Any], budget: RenderBudget | None, cap: int) -> Any:
     if isinstance(value, _Leaf):
-        return _render_leaf(value, context, budget)
+        return _render_leaf(value, context, budget, cap)
     if isinstance(value, dict):
-        return {key: _render(item, context, budget) for key, item in value.items()}
+        return {key: _render(item, context, budget, cap) for key, item in value.items()}
     if isinstance(value, list):
-        return [_render(item, context, budget) for item in value]
+        return [_render(item, context, budget, cap) for item in value]
     return value
 
 
-def _render_leaf(leaf: _Leaf, context: Mapping[str, Any], budget: RenderBudget) -> str:
-    budget.produced = 0
-    cap = budget.limits.template_max_output_chars
+def _render_leaf(
+    leaf: _Leaf, context: Mapping[str, Any], budget: RenderBudget | None, cap: int
+) -> str:
+    """``budget`` is open whenever the params hold a jinja template (see TemplatedParams)."""
     try:
         template = leaf.template
         if isinstance(template, _Interpolation):
             text = template.render(context, cap)
+        elif budget is None:
+            raise TemplateError("a jinja template rendered without a budget")
         else:
+            budget.produced = 0
             budget.tick()
             text = template.render(context)
     except TemplateLimitError as exc:

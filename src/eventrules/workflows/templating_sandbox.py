@@ -82,21 +82,32 @@ class RenderBudget:
     """What the templates rendered for one event may still spend.
 
     ``produced`` counts the characters of the template being rendered; the caller resets it
-    per template. Iterations and the deadline are shared by every template of the event.
+    per template. Iterations and the time are shared by every template of the event.
+
+    Time is the thread's CPU time, from the first :meth:`tick`: a render that waited (a
+    loaded machine, a container's CPU quota) has not worked, and must not fail for it. The
+    hooks compare the cheap wall clock with ``deadline``; only once it passes is the CPU
+    clock read, and the deadline moved by the time spent waiting.
     """
 
     limits: Limits
-    deadline: float
+    deadline: float = -math.inf
+    cpu_started: float | None = None
     iterations: int = 0
     produced: int = 0
 
     def tick(self) -> None:
-        if time.perf_counter() > self.deadline:
-            raise _limit_error(
-                "template_max_render_seconds",
-                self.limits.template_max_render_seconds,
-                "rendering took too long",
-            )
+        if time.perf_counter() <= self.deadline:
+            return
+        seconds = self.limits.template_max_render_seconds
+        if self.cpu_started is None:  # the first jinja template of the event starts the clock
+            self.cpu_started = time.thread_time()
+            self.deadline = time.perf_counter() + seconds
+            return
+        spent = time.thread_time() - self.cpu_started
+        if spent > seconds:
+            raise _limit_error("template_max_render_seconds", seconds, "rendering took too long")
+        self.deadline = time.perf_counter() + (seconds - spent)
 
     def iterate(self) -> None:
         self.iterations += 1
@@ -106,7 +117,8 @@ class RenderBudget:
                 self.limits.template_max_loop_iterations,
                 "too many loop iterations",
             )
-        self.tick()
+        if time.perf_counter() > self.deadline:
+            self.tick()
 
     def produce(self, size: int) -> None:
         self.produced += size
@@ -137,8 +149,7 @@ class render_budget:  # noqa: N801 - used like contextlib's context managers
     def __enter__(self) -> RenderBudget:
         budget = _budget.get()
         if budget is None:
-            limits = active_limits()
-            budget = RenderBudget(limits, time.perf_counter() + limits.template_max_render_seconds)
+            budget = RenderBudget(active_limits())
             self._token = _budget.set(budget)
         return budget
 
@@ -149,13 +160,13 @@ class render_budget:  # noqa: N801 - used like contextlib's context managers
 
 
 def _limits() -> Limits:
-    budget = _budget.get()
-    return budget.limits if budget is not None else active_limits()
+    return active_limits()
 
 
 def _tick() -> None:
     budget = _budget.get()
-    if budget is not None:
+    # the deadline is compared here: a method call per hook was a visible share of a render
+    if budget is not None and time.perf_counter() > budget.deadline:
         budget.tick()
 
 
@@ -167,6 +178,20 @@ def _max_int_bits() -> int:
     return int(sys.get_int_max_str_digits() / _DIGITS_PER_BIT) or sys.maxsize
 
 
+def _scalar_size(value: Any) -> int | None:
+    """The printed size of a scalar (None for containers and other objects)."""
+    kind = type(value)
+    if kind is str:
+        return len(value)
+    if kind is int:
+        return int(value.bit_length() * _DIGITS_PER_BIT) + 2
+    if kind is float:
+        return 24
+    if value is None or kind is bool:
+        return 5
+    return None
+
+
 def text_size(value: Any, limit: int, *, indent: int = 0) -> int:
     """About ``len(str(value))`` (or its JSON with ``indent``), walked without building it.
 
@@ -174,6 +199,9 @@ def text_size(value: Any, limit: int, *, indent: int = 0) -> int:
     counted) that stops as soon as it passes ``limit``, so a list of a million references to
     one long string costs no more than the limit to measure.
     """
+    scalar = _scalar_size(value)
+    if scalar is not None:
+        return scalar
     if isinstance(value, str):
         return len(value)
     total = 0
@@ -181,16 +209,15 @@ def text_size(value: Any, limit: int, *, indent: int = 0) -> int:
     while stack:
         item, depth = stack.pop()
         total += indent * depth + (1 if indent else 0)
-        if isinstance(item, str):
+        size = _scalar_size(item)
+        if size is not None:
+            total += size + 2
+        elif isinstance(item, str):
             total += len(item) + 2
         elif isinstance(item, Undefined):
             if item._undefined_exception is SecurityError:  # an unsafe access, even in a list
                 item._fail_with_undefined_error()
-        elif isinstance(item, bool) or item is None:
-            total += 5
-        elif isinstance(item, int):
-            total += int(item.bit_length() * _DIGITS_PER_BIT) + 2
-        elif isinstance(item, float):
+        elif isinstance(item, int | float):
             total += 24
         elif isinstance(item, Mapping):
             total += 2
@@ -226,12 +253,16 @@ def _check_size_argument(value: Any, what: str) -> None:
         raise _limit_error("template_max_output_chars", cap, f"{what} {value} is too large")
 
 
+_SIZED: Final = frozenset({str, list, tuple, dict})
+
+
 def _check_result(result: Any) -> Any:
-    if isinstance(result, str | list | tuple | dict):
+    kind = type(result)
+    if kind in _SIZED or (kind is not int and isinstance(result, str | list | tuple | dict)):
         cap = _limits().template_max_output_chars
         if len(result) > cap:
             raise _limit_error("template_max_output_chars", cap, "a value would be too long")
-    elif type(result) is int and result.bit_length() > _max_int_bits():
+    elif kind is int and result.bit_length() > _max_int_bits():
         raise _limit_error("int_max_str_digits", sys.get_int_max_str_digits(), "number too large")
     return result
 
@@ -271,37 +302,62 @@ _PERCENT_SPEC: Final = re.compile(
 )
 
 
-def _check_widths(widths: Iterable[str], what: str) -> int:
-    cap = _limits().template_max_output_chars
+_HUGE_WIDTH: Final = 10**10
+
+
+def _padding(widths: Iterable[str]) -> int:
+    """The characters a format's widths and precisions can add (refusing ``*`` widths)."""
     total = 0
     for width in widths:
         if not width.isdigit():
-            raise TemplateError(f"{what}: widths must be written in the format string")
-        total += int(width)
-        if total > cap:
-            raise _limit_error("template_max_output_chars", cap, f"{what} widths too large")
+            raise TemplateError("format: widths must be written in the format string")
+        total += int(width) if len(width) < 10 else _HUGE_WIDTH
     return total
 
 
-def _check_percent_format(template: str, values: Any) -> None:
-    widths = [part for spec in _PERCENT_SPEC.findall(template) for part in spec if part]
-    padding = _check_widths(widths, "format")
-    cap = _limits().template_max_output_chars
-    if len(template) + padding + text_size(values, cap) > cap:
-        raise _limit_error("template_max_output_chars", cap, "formatted text would be too long")
+# format strings are usually literals in the template: measure each once
+@functools.lru_cache(maxsize=512)
+def _percent_padding(template: str) -> int:
+    return _padding(part for spec in _PERCENT_SPEC.findall(template) for part in spec if part)
 
 
-def _check_brace_format(template: str, args: Any, kwargs: Any) -> None:
+@functools.lru_cache(maxsize=512)
+def _brace_padding(template: str) -> int:
     widths: list[str] = []
     for _, field, spec, _ in string.Formatter().parse(template):
         if field is not None and spec:
             if "{" in spec:
                 raise TemplateError("format: nested replacement fields are not supported")
             widths += re.findall(r"\d+", spec)
-    padding = _check_widths(widths, "format")
+    return _padding(widths)
+
+
+def _check_formatted(template: str, padding: int, values: Iterable[Any]) -> None:
     cap = _limits().template_max_output_chars
-    if len(template) + padding + text_size([args, kwargs], cap) > cap:
-        raise _limit_error("template_max_output_chars", cap, "formatted text would be too long")
+    size = len(template) + padding
+    if size > cap:
+        raise _limit_error("template_max_output_chars", cap, "format widths too large")
+    for value in values:
+        size += text_size(value, cap)
+        if size > cap:
+            raise _limit_error("template_max_output_chars", cap, "formatted text would be too long")
+
+
+def _check_percent_format(template: str, values: Any) -> None:
+    # short templates are cached; a long one (from data) is measured each time, not kept
+    padding = (_percent_padding if len(template) <= 256 else _percent_padding.__wrapped__)(template)
+    if isinstance(values, Mapping):
+        members: Iterable[Any] = values.values()
+    elif isinstance(values, tuple | list):
+        members = values
+    else:
+        members = (values,)
+    _check_formatted(template, padding, members)
+
+
+def _check_brace_format(template: str, args: Any, kwargs: Any) -> None:
+    padding = (_brace_padding if len(template) <= 256 else _brace_padding.__wrapped__)(template)
+    _check_formatted(template, padding, [*args, *kwargs.values()])
 
 
 def _replace_check(s: Any, old: str, new: str, count: int | None = None) -> None:
@@ -374,7 +430,7 @@ def _sum_check(iterable: Any, attribute: Any = None, start: Any = 0) -> None:
 
 
 def _format_check(value: Any, *args: Any, **kwargs: Any) -> None:
-    _check_percent_format(value if isinstance(value, str) else str(value), [args, kwargs])
+    _check_percent_format(value if isinstance(value, str) else str(value), kwargs or args)
 
 
 def _size_argument_check(name: str) -> Callable[..., None]:
@@ -402,12 +458,17 @@ _FILTER_CHECKS: Final[dict[str, Callable[..., Any]]] = {
 # filters that turn their subject into a string: a huge list must not be printed to find out
 _STRINGIFYING: Final = frozenset(
     {"capitalize", "center", "e", "escape", "forceescape", "format", "indent", "lower",
-     "replace", "string", "striptags", "title", "trim", "truncate", "upper", "urlencode",
-     "wordcount", "wordwrap"}
+     "replace", "safe", "string", "striptags", "title", "trim", "truncate", "upper",
+     "urlencode", "wordcount", "wordwrap"}
 )  # fmt: skip
 
 
+_UNCHECKED_FILTERS: Final = ALLOWED_FILTERS - _STRINGIFYING - _FILTER_CHECKS.keys()
+
+
 def _guard_filter(name: str, function: Callable[..., Any]) -> Callable[..., Any]:
+    if name in _UNCHECKED_FILTERS:
+        return function
     passes_context = getattr(function, "jinja_pass_arg", None) is not None
     check = _FILTER_CHECKS.get(name)
     stringifies = name in _STRINGIFYING
@@ -415,13 +476,17 @@ def _guard_filter(name: str, function: Callable[..., Any]) -> Callable[..., Any]
     @functools.wraps(function)
     def guarded(*args: Any, **kwargs: Any) -> Any:
         _tick()
-        head, own = (args[:1], args[1:]) if passes_context else ((), args)
-        if stringifies and own:
+        own = args[1:] if passes_context else args
+        if not own:
+            return function(*args, **kwargs)
+        # a string subject is already in memory: only other values must be measured first
+        if stringifies and type(own[0]) is not str:
             _check_text(own[0], f"the {name} filter's input")
-        if check is not None and own:
-            replacement = check(*own, **kwargs)
-            if replacement is not None:
-                args = (*head, replacement, *own[1:])
+        if check is None:
+            return function(*args, **kwargs)
+        replacement = check(*own, **kwargs)
+        if replacement is not None:
+            args = (*args[: len(args) - len(own)], replacement, *own[1:])
         return _check_result(function(*args, **kwargs))
 
     return guarded
@@ -471,21 +536,28 @@ def _check_str_method(owner: str, name: str, args: tuple[Any, ...]) -> tuple[Any
 
 
 class _CountedLoop:
-    """What a ``{% for %}`` iterates: the original iterable, each item counted."""
+    """What a ``{% for %}`` iterates: the original iterable, each item counted, with the
+    literal text its body prints on every iteration (``text``) counted as produced."""
 
-    __slots__ = ("items",)
+    __slots__ = ("items", "text")
 
-    def __init__(self, items: Any) -> None:
+    def __init__(self, items: Any, text: int = 0) -> None:
         self.items = items
+        self.text = text
 
     def __len__(self) -> int:
         return len(self.items)  # a TypeError tells jinja's loop to count by iterating
 
     def __iter__(self) -> Iterator[Any]:
         budget = _budget.get()
+        text = self.text
         for item in self.items:
             if budget is not None:
                 budget.iterate()
+                if text:
+                    budget.produced += text
+                    if budget.produced > budget.limits.template_max_output_chars:
+                        budget.produce(0)  # raises, naming the limit
             yield item
 
 
@@ -516,10 +588,12 @@ def _range(*bounds: int) -> range:
 def _finalize(value: Any) -> Any:
     """Every ``{{ value }}`` passes here before it is printed: count it, or stop."""
     budget = _budget.get()
-    if budget is None or isinstance(value, Undefined):
+    if budget is None:
         return value
-    cap = budget.limits.template_max_output_chars
-    budget.produce(len(value) if isinstance(value, str) else text_size(value, cap))
+    if type(value) is str:
+        budget.produce(len(value))
+    elif not isinstance(value, Undefined):
+        budget.produce(text_size(value, budget.limits.template_max_output_chars))
     return value
 
 
@@ -536,9 +610,29 @@ class _Instrument(NodeTransformer):
         )
 
     def visit_For(self, node: nodes.For) -> nodes.Node:  # noqa: N802 - the visitor's naming
-        node.iter = self._call("counted_loop", [self.visit(node.iter)], node.lineno)
+        # text printed unconditionally on every iteration is counted by the loop itself (no
+        # call per piece); text inside {% if %} and other blocks is counted where it prints
+        direct = node.test is None  # with a filter, not every item reaches the body
+        text = sum(
+            len(piece.data)
+            for child in node.body
+            if direct and isinstance(child, nodes.Output)
+            for piece in child.nodes
+            if isinstance(piece, nodes.TemplateData)
+        )
+        counted = [self.visit(node.iter), nodes.Const(text, lineno=node.lineno)]
+        node.iter = self._call("counted_loop", counted, node.lineno)
         self.loops += 1
-        node.body = [self.visit(child) for child in node.body]
+        for child in node.body:
+            if direct and isinstance(child, nodes.Output):
+                child.nodes = [
+                    piece if isinstance(piece, nodes.TemplateData) else self.visit(piece)
+                    for piece in child.nodes
+                ]
+        node.body = [
+            child if direct and isinstance(child, nodes.Output) else self.visit(child)
+            for child in node.body
+        ]
         node.else_ = [self.visit(child) for child in node.else_]
         self.loops -= 1
         if node.test is not None:
@@ -571,7 +665,13 @@ class SandboxEnvironment(ImmutableSandboxedEnvironment):
         )
         self.globals.clear()
         self.globals["range"] = _range
-        self.filters = {name: _guard_filter(name, FILTERS[name]) for name in ALLOWED_FILTERS}
+        # filters whose output is bounded by their input run as they are; the others checked
+        self.filters = {
+            name: FILTERS[name]
+            if name in _UNCHECKED_FILTERS
+            else _guard_filter(name, FILTERS[name])
+            for name in ALLOWED_FILTERS
+        }
         self.literal = _literal
         self.concat_checked = _concat
         self.counted_loop = _CountedLoop
@@ -598,7 +698,11 @@ class SandboxEnvironment(ImmutableSandboxedEnvironment):
 
         def checked(*args: Any, **kwargs: Any) -> str:
             _tick()
-            _check_brace_format(template, args if not is_map else (), args if is_map else kwargs)
+            if is_map:
+                mapping = args[0] if args and isinstance(args[0], Mapping) else {}
+                _check_brace_format(template, (), mapping)
+            else:
+                _check_brace_format(template, args, kwargs)
             return _check_result(wrapped(*args, **kwargs))  # type: ignore[no-any-return]
 
         return checked
