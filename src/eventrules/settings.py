@@ -248,7 +248,7 @@ class Settings(BaseSettings):
         default=0.25,
         gt=0,
         le=60,
-        description="Most seconds all templates rendered for one event may take together.",
+        description="Most CPU seconds all templates rendered for one event may take together.",
     )
     timezone: str = Field(default="UTC", description="Zone for dayOfWeek/hour facts and schedules.")
     extra_trigger_files: list[Path] = Field(

@@ -16,8 +16,9 @@ work or memory is either refused by :mod:`eventrules.workflows.templating_checks
   as they are produced (``{% set %}`` and ``{% filter %}`` blocks included), so a render stops
   at ``template_max_output_chars`` instead of building a gigabyte and measuring it after;
 * loops: every ``{% for %}`` iteration counts against ``template_max_loop_iterations``, and
-  every hook checks the clock against ``template_max_render_seconds``: both are shared by all
-  the templates rendered for one event (see :func:`render_budget`).
+  every hook checks the time (CPU time, see :class:`RenderBudget`) against
+  ``template_max_render_seconds``: both are shared by all the templates rendered for one
+  event (see :class:`render_budget`).
 
 Each limit reached raises :class:`~eventrules.errors.TemplateLimitError` naming the limit.
 """
