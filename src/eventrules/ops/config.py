@@ -45,6 +45,7 @@ from eventrules.ops.audit import (
 )
 from eventrules.rules.models import Rule, parse_rule
 from eventrules.settings import Settings
+from eventrules.workflows.compiled import compile_actions
 
 __all__ = [
     "DefinitionVersion",
@@ -124,6 +125,9 @@ def collect_definitions(
         for document in documents:
             try:
                 definition = parse_definition(document.raw)
+                if not isinstance(definition, Rule):
+                    # templates are refused when published, not first by every worker
+                    compile_actions(definition)
             except DefinitionError as exc:
                 problems.extend(
                     (f"{document.source}: {path}", reason)

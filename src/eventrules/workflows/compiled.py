@@ -13,7 +13,7 @@ from eventrules.workflows.catalog import TriggerCatalog
 from eventrules.workflows.plan import RenderedAction
 from eventrules.workflows.templating import TemplatedParams, compile_params
 
-__all__ = ["CompiledAction", "CompiledWorkflow", "compile_workflow"]
+__all__ = ["CompiledAction", "CompiledWorkflow", "compile_actions", "compile_workflow"]
 
 
 @dataclass(frozen=True, slots=True)
@@ -52,6 +52,17 @@ class CompiledWorkflow:
 def compile_workflow(workflow: Workflow, catalog: TriggerCatalog) -> CompiledWorkflow:
     """Raises DefinitionError (UnknownTriggerError for the trigger) naming every field path."""
     catalog.require(workflow.trigger, definition_id=workflow.id)
+    actions = compile_actions(workflow)
+    condition = compile_condition(workflow.conditions) if workflow.conditions is not None else None
+    return CompiledWorkflow(workflow, condition, actions)
+
+
+def compile_actions(workflow: Workflow) -> tuple[CompiledAction, ...]:
+    """The actions with their templates compiled, which checks them (syntax, the static check,
+    the limits): what publishing a workflow must pass, as the workers will compile it too.
+
+    Raises DefinitionError naming every failing parameter (DefinitionLimitError when one went
+    past a limit)."""
     problems: list[tuple[str, str]] = []
     exceeded: list[DefinitionLimitError] = []
     actions = []
@@ -78,5 +89,4 @@ def compile_workflow(workflow: Workflow, catalog: TriggerCatalog) -> CompiledWor
         )
     if problems:
         raise DefinitionError(label, definition_id=workflow.id, problems=problems)
-    condition = compile_condition(workflow.conditions) if workflow.conditions is not None else None
-    return CompiledWorkflow(workflow, condition, tuple(actions))
+    return tuple(actions)

@@ -64,6 +64,29 @@ def test_an_explicit_file_without_kind_is_still_validated(tmp_path: Path) -> Non
         collect_definitions([event])
 
 
+def test_templates_and_conditions_past_the_checks_are_refused_before_publishing(
+    tmp_path: Path,
+) -> None:
+    (tmp_path / "escape.yaml").write_text(
+        WORKFLOW.replace("template: t", 'template: "{{ cycler.__init__.__globals__ }}"')
+    )
+    (tmp_path / "deep.yaml").write_text(
+        WORKFLOW.replace("id: shared", "id: deep").replace(
+            "template: t", 'template: "{{' + "(" * 200 + "1" + ")" * 200 + '}}"'
+        )
+    )
+    (tmp_path / "nots.yaml").write_text(
+        WORKFLOW.replace("id: shared", "id: nots") + "conditions: " + "not " * 2000 + "x exists\n"
+    )
+    with pytest.raises(DefinitionError) as caught:
+        collect_definitions([tmp_path])
+    problems = "\n".join(f"{path}: {reason}" for path, reason in caught.value.problems)
+    assert "actions.0.body: refused template: templates may not reach for the internal" in problems
+    assert "the template nests deeper than 20 levels" in problems
+    assert "condition_max_chars" in problems
+    assert len(caught.value.problems) == 3
+
+
 def _live(offset: int, version: int) -> LiveDefinition:
     return LiveDefinition("workflow", "w", {"version": version, "updated_by": "bob"}, offset, 0)
 
