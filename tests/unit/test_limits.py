@@ -8,6 +8,7 @@ import orjson
 import pytest
 
 from eventrules.errors import (
+    ConfigurationError,
     DefinitionError,
     DefinitionLimitError,
     EventLimitError,
@@ -40,7 +41,7 @@ def test_every_limit_is_a_setting_with_the_same_default() -> None:
 def test_settings_refuse_a_json_depth_orjson_could_not_write_back() -> None:
     maximum = Settings.model_fields["max_json_depth"].metadata
     assert any(getattr(item, "le", 0) and item.le + 4 < ORJSON_MAX_DEPTH for item in maximum)
-    with pytest.raises(ValueError, match="max_json_depth"):
+    with pytest.raises(ConfigurationError, match="MAX_JSON_DEPTH"):
         Settings(max_json_depth=300)
 
 

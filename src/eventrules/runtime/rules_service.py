@@ -48,7 +48,7 @@ def decode_request(raw: bytes) -> Any:
     try:
         request = orjson.loads(raw)
     except orjson.JSONDecodeError as exc:
-        raise RequestNotJSONError(f"request is not JSON: {exc}") from None
+        raise RequestNotJSONError(f"request body is not JSON: {exc}") from None
     depth = active_limits().max_json_depth
     if nesting_exceeds(request, depth, raw=raw):
         raise RuleRequestError(f"the request nests deeper than {depth} levels (max_json_depth)")
