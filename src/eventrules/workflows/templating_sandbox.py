@@ -51,7 +51,6 @@ __all__ = [
     "ENVIRONMENT",
     "RenderBudget",
     "compile_template",
-    "current_budget",
     "missing_names",
     "render_budget",
     "text_size",
@@ -134,10 +133,6 @@ class RenderBudget:
 _budget: ContextVar[RenderBudget | None] = ContextVar("render_budget", default=None)
 
 
-def current_budget() -> RenderBudget | None:
-    return _budget.get()
-
-
 class render_budget:  # noqa: N801 - used like contextlib's context managers
     """``with render_budget():`` opens the budget for one event's renders, or joins the one
     already open (a class, not a generator: it runs per event on the hot path)."""
@@ -158,10 +153,6 @@ class render_budget:  # noqa: N801 - used like contextlib's context managers
         if self._token is not None:
             _budget.reset(self._token)
             self._token = None
-
-
-def _limits() -> Limits:
-    return active_limits()
 
 
 def _tick() -> None:
@@ -243,13 +234,13 @@ def text_size(value: Any, limit: int, *, indent: int = 0) -> int:
 
 
 def _check_text(value: Any, what: str) -> None:
-    cap = _limits().template_max_output_chars
+    cap = active_limits().template_max_output_chars
     if text_size(value, cap) > cap:
         raise _limit_error("template_max_output_chars", cap, f"{what} would be too long")
 
 
 def _check_size_argument(value: Any, what: str) -> None:
-    cap = _limits().template_max_output_chars
+    cap = active_limits().template_max_output_chars
     if isinstance(value, int) and abs(value) > cap:
         raise _limit_error("template_max_output_chars", cap, f"{what} {value} is too large")
 
@@ -260,7 +251,7 @@ _SIZED: Final = frozenset({str, list, tuple, dict})
 def _check_result(result: Any) -> Any:
     kind = type(result)
     if kind in _SIZED or (kind is not int and isinstance(result, str | list | tuple | dict)):
-        cap = _limits().template_max_output_chars
+        cap = active_limits().template_max_output_chars
         if len(result) > cap:
             raise _limit_error("template_max_output_chars", cap, "a value would be too long")
     elif kind is int and result.bit_length() > _max_int_bits():
@@ -272,7 +263,7 @@ _SEQUENCES: Final = (str, list, tuple)
 
 
 def _check_binop(operator: str, left: Any, right: Any) -> None:
-    cap = _limits().template_max_output_chars
+    cap = active_limits().template_max_output_chars
     if operator == "**" and type(left) is int and type(right) is int and right > 0:
         if abs(left) > 1 and math.log2(abs(left)) * right > _max_int_bits():
             raise _limit_error(
@@ -334,7 +325,7 @@ def _brace_padding(template: str) -> int:
 
 
 def _check_formatted(template: str, padding: int, values: Iterable[Any]) -> None:
-    cap = _limits().template_max_output_chars
+    cap = active_limits().template_max_output_chars
     size = len(template) + padding
     if size > cap:
         raise _limit_error("template_max_output_chars", cap, "format widths too large")
@@ -366,14 +357,14 @@ def _replace_check(s: Any, old: str, new: str, count: int | None = None) -> None
     found = text.count(old) if old else len(text) + 1
     if count is not None and count >= 0:
         found = min(found, count)
-    cap = _limits().template_max_output_chars
+    cap = active_limits().template_max_output_chars
     if len(text) + found * max(0, len(new) - len(old)) > cap:
         raise _limit_error("template_max_output_chars", cap, "replace would build too long a text")
 
 
 def _join_check(value: Iterable[Any], d: str = "", attribute: Any = None) -> list[Any]:
     items = _bounded_list(value)
-    cap = _limits().template_max_output_chars
+    cap = active_limits().template_max_output_chars
     if text_size(items, cap) + len(str(d)) * len(items) > cap:
         raise _limit_error("template_max_output_chars", cap, "join would build too long a text")
     return items
@@ -383,7 +374,7 @@ def _bounded_list(value: Iterable[Any]) -> list[Any]:
     """The items of ``value`` (a generator from map/select is consumed once, so it is kept)."""
     if isinstance(value, list):
         return value
-    cap = _limits().template_max_output_chars
+    cap = active_limits().template_max_output_chars
     items = []
     for item in value:
         items.append(item)
@@ -396,7 +387,7 @@ def _indent_check(s: Any, width: Any = 4, first: bool = False, blank: bool = Fal
     text = s if isinstance(s, str) else str(s)
     _check_size_argument(width, "indent width")
     step = len(width) if isinstance(width, str) else max(0, int(width))
-    cap = _limits().template_max_output_chars
+    cap = active_limits().template_max_output_chars
     if len(text) + step * (text.count("\n") + 1) > cap:
         raise _limit_error("template_max_output_chars", cap, "indent would build too long a text")
 
@@ -412,14 +403,14 @@ def _wordwrap_check(
     _check_size_argument(width, "wordwrap width")
     # every line is at least one character: at most len(text) + 1 separators
     separator = len(wrapstring) if isinstance(wrapstring, str) else 1
-    cap = _limits().template_max_output_chars
+    cap = active_limits().template_max_output_chars
     if len(text) + (len(text) + 1) * separator > cap:
         raise _limit_error("template_max_output_chars", cap, "wordwrap would build too long a text")
 
 
 def _tojson_check(value: Any, indent: int | None = None) -> None:
     _check_size_argument(indent, "tojson indent")
-    cap = _limits().template_max_output_chars
+    cap = active_limits().template_max_output_chars
     # escaped characters (\u00e9) may make the JSON a few times longer than this estimate
     if text_size(value, cap, indent=indent or 0) > cap:
         raise _limit_error("template_max_output_chars", cap, "tojson would build too long a text")
@@ -529,7 +520,7 @@ def _check_str_method(owner: str, name: str, args: tuple[Any, ...]) -> tuple[Any
         _replace_check(owner, *args)
     elif name == "join" and args:
         items = _bounded_list(args[0])
-        cap = _limits().template_max_output_chars
+        cap = active_limits().template_max_output_chars
         if text_size(items, cap) + len(owner) * len(items) > cap:
             raise _limit_error("template_max_output_chars", cap, "join would build too long a text")
         args = (items, *args[1:])
@@ -564,7 +555,7 @@ class _CountedLoop:
 
 def _concat(*pieces: Any) -> str:
     """``a ~ b``, measured before it is built."""
-    cap = _limits().template_max_output_chars
+    cap = active_limits().template_max_output_chars
     total = 0
     for piece in pieces:
         total += text_size(piece, cap)
@@ -580,7 +571,7 @@ def _literal(text: str) -> str:
 
 def _range(*bounds: int) -> range:
     numbers = range(*bounds)
-    maximum = _limits().template_max_loop_iterations
+    maximum = active_limits().template_max_loop_iterations
     if len(numbers) > maximum:
         raise _limit_error("template_max_loop_iterations", maximum, "range too long")
     return numbers
