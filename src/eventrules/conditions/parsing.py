@@ -12,6 +12,7 @@ produce the same tree.
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from typing import Any
 
 from eventrules.conditions.operators import OPERATORS, canonical_operator
@@ -55,9 +56,41 @@ def _limit_error(what: str, limit: str, maximum: int, path: str = "") -> Definit
 
 
 def check_raw_shape(raw: object) -> None:
-    """DefinitionLimitError when the input form is too deep or too large (iterative walk)."""
+    """DefinitionLimitError when the input form is too deep or too large."""
+    _check_shape(raw, _raw_members)
+
+
+def check_tree_shape(tree: ConditionNode) -> None:
+    """DefinitionLimitError when a parsed tree is too deep or too large."""
+    _check_shape(tree, _tree_members)
+
+
+def _raw_members(item: object) -> list[tuple[str, object]]:
+    if isinstance(item, list):
+        return [(str(index), member) for index, member in enumerate(item)]
+    members: list[tuple[str, object]] = []
+    if isinstance(item, dict):
+        for key in ("all", "any"):
+            if isinstance(item.get(key), list):
+                members += [(f"{key}.{i}", member) for i, member in enumerate(item[key])]
+        if "not" in item:
+            members.append(("not", item["not"]))
+    return members
+
+
+def _tree_members(node: object) -> list[tuple[str, object]]:
+    if isinstance(node, Not):
+        return [("not", node.child)]
+    if isinstance(node, AllOf | AnyOf):
+        key = "all" if isinstance(node, AllOf) else "any"
+        return [(f"{key}.{i}", child) for i, child in enumerate(node.children)]
+    return []
+
+
+def _check_shape(root: object, members: Callable[[object], list[tuple[str, object]]]) -> None:
+    """An iterative walk, so a condition nested past Python's recursion limit is measured."""
     limits = active_limits()
-    stack: list[tuple[object, int, str]] = [(raw, 1, "")]
+    stack: list[tuple[object, int, str]] = [(root, 1, "")]
     nodes = 0
     while stack:
         item, depth, path = stack.pop()
@@ -75,42 +108,7 @@ def check_raw_shape(raw: object) -> None:
                 limits.condition_max_depth,
                 path,
             )
-        members: list[tuple[str, object]] = []
-        if isinstance(item, list):
-            members = [(str(index), member) for index, member in enumerate(item)]
-        elif isinstance(item, dict):
-            for key in ("all", "any"):
-                if isinstance(item.get(key), list):
-                    members += [(f"{key}.{i}", member) for i, member in enumerate(item[key])]
-            if "not" in item:
-                members.append(("not", item["not"]))
-        stack.extend((member, depth + 1, _join(path, part)) for part, member in members)
-
-
-def check_tree_shape(tree: ConditionNode) -> None:
-    """DefinitionLimitError when a parsed tree is too deep or too large (iterative walk)."""
-    limits = active_limits()
-    stack: list[tuple[ConditionNode, int]] = [(tree, 1)]
-    nodes = 0
-    while stack:
-        node, depth = stack.pop()
-        nodes += 1
-        if nodes > limits.condition_max_nodes:
-            raise _limit_error(
-                f"has more than {limits.condition_max_nodes} nodes",
-                "condition_max_nodes",
-                limits.condition_max_nodes,
-            )
-        if depth > limits.condition_max_depth:
-            raise _limit_error(
-                f"nests deeper than {limits.condition_max_depth} levels",
-                "condition_max_depth",
-                limits.condition_max_depth,
-            )
-        if isinstance(node, Not):
-            stack.append((node.child, depth + 1))
-        elif isinstance(node, AllOf | AnyOf):
-            stack.extend((child, depth + 1) for child in node.children)
+        stack.extend((member, depth + 1, _join(path, part)) for part, member in members(item))
 
 
 def _join(path: str, part: str | int) -> str:
