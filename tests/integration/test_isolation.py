@@ -85,33 +85,32 @@ def test_records_that_used_to_kill_a_worker_are_dead_lettered_and_it_goes_on(
 
     executions = deployment.executions(until=lambda found: "after-deep" in ids_of(found))
     assert "deep-1" not in ids_of(executions)
+    # the hostile requests are answered with an error (the rules engine bounds prices, and an
+    # illegal reply_to is answered on the results topic), in any order with the good one
+    asked = {"c-ok", "c-big", "c-bad-topic"}
     answered = deployment.read_json(
-        "rules.results", until=lambda found: any(r["correlation_id"] == "c-ok" for r in found)
+        "rules.results", until=lambda found: asked <= {r["correlation_id"] for r in found}
     )
     replies = {reply["correlation_id"]: reply for reply in answered}
     assert replies["c-ok"]["error"] is None
-
-    def dead_or_answered_with_error(correlation: str, letters: dict[str, str]) -> bool:
-        return correlation in letters or bool(replies.get(correlation, {}).get("error"))
+    assert "out of range" in replies["c-big"]["error"]
+    assert "not a topic name" in replies["c-bad-topic"]["error"]
 
     # (at-least-once: a batch retried after a refused output may dead-letter a record twice)
-    wanted = {b"deep-1"} | {c.encode() for c in ("c-big", "c-bad-topic") if c not in replies}
     letters = [
         (record, _headers(record))
         for record in deployment.read(
-            "dlq", until=lambda found: wanted <= {r.key() for r in found}, timeout=90
+            "dlq", until=lambda found: b"deep-1" in {r.key() for r in found}, timeout=90
         )
     ]
     reasons = {record.key().decode(): headers["dlq.reason"] for record, headers in letters}
     assert reasons["deep-1"] in {"unserialisable", "too_deep"}
-    assert dead_or_answered_with_error("c-big", reasons)
-    assert dead_or_answered_with_error("c-bad-topic", reasons)
     for record, headers in letters:
         assert headers["dlq.error"], "a dead letter says what went wrong"
         assert headers["dlq.source.topic"].startswith(deployment.prefix)
         if record.key() == b"deep-1":
             assert record.value() == deep, "the original bytes are kept"
-            assert headers["dlq.error.class"] or headers["dlq.reason"] == "too_deep"
+            assert headers.get("dlq.error.class") or headers["dlq.reason"] == "too_deep"
 
     # The deep event's email went out at most once (it used to go out again on every restart).
     emails = deployment.read_json("actions.email", until=lambda found: len(found) >= 1)
