@@ -94,7 +94,7 @@ def test_records_that_used_to_kill_a_worker_are_dead_lettered_and_it_goes_on(
     replies = {reply["correlation_id"]: reply for reply in answered}
     assert replies["c-ok"]["error"] is None
     assert "out of range" in replies["c-big"]["error"]
-    assert "not a topic name" in replies["c-bad-topic"]["error"]
+    assert "not an allowed reply topic" in replies["c-bad-topic"]["error"]
 
     # (at-least-once: a batch retried after a refused output may dead-letter a record twice)
     letters = [

@@ -232,7 +232,7 @@ def test_hostile_rule_requests_get_answers_and_the_worker_stays_up(
     assert "out of range" in by_key[b"huge"]["error"]
     assert "evaluation_time" in by_key[b"late"]["error"]
     assert by_key[b"deep"]["decision"] is not None  # 30 levels are within the limit
-    assert "not a topic name" in by_key[b"reply"]["error"]
+    assert "not an allowed reply topic" in by_key[b"reply"]["error"]
     assert "deeper than 64" in by_key[b"deeper"]["error"]
     for key in (b"huge", b"late", b"reply", b"deeper"):
         assert by_key[key]["decision"] is None
