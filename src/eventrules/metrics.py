@@ -70,6 +70,11 @@ class Metrics:
     stream_stalled: Gauge
     rule_replies_refused: Counter
     http_auth_failures: Counter
+    state_decisions: Counter
+    state_timers_fired: Counter
+    state_restores: Counter
+    state_restore_seconds: Histogram
+    state_restoring: Gauge
     _children: dict[tuple[int, tuple[str, ...]], Any] = field(
         default_factory=dict, compare=False, repr=False
     )
@@ -237,6 +242,34 @@ class Metrics:
                 "eventrules_http_auth_failures",
                 "HTTP requests refused: no valid token (unauthenticated) or too small a scope.",
                 ["reason"],
+                registry=registry,
+            ),
+            state_decisions=Counter(
+                "eventrules_state_decisions",
+                "Throttle and dedupe decisions: run, throttled, duplicate, repeat.",
+                ["workflow", "decision"],
+                registry=registry,
+            ),
+            state_timers_fired=Counter(
+                "eventrules_state_timers_fired",
+                "State timers that came due: absence, delay, or an expiry.",
+                ["kind"],
+                registry=registry,
+            ),
+            state_restores=Counter(
+                "eventrules_state_restored_records",
+                "Changelog records read to restore state stores.",
+                registry=registry,
+            ),
+            state_restore_seconds=Histogram(
+                "eventrules_state_restore_seconds",
+                "Time to restore one partition's state store on assignment.",
+                buckets=(0.1, 0.25, 0.5, 1.0, 2.5, 5.0, 10.0, 30.0, 60.0, 120.0, 300.0),
+                registry=registry,
+            ),
+            state_restoring=Gauge(
+                "eventrules_state_restoring",
+                "State partitions being restored (the worker is not ready meanwhile).",
                 registry=registry,
             ),
         )

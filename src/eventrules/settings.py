@@ -161,6 +161,18 @@ class Settings(BaseSettings):
         description="at_least_once: how often delivered batches' offsets are committed.",
     )
     lag_interval_seconds: float = 5.0
+    state_dir: Path | None = Field(
+        default=Path(".eventrules/state"),
+        description="Local state stores (SQLite, one file per partition); restored from the"
+        " changelog topic when absent. Empty: a temporary file per partition.",
+    )
+    state_timer_grace_seconds: float = Field(
+        default=2.0,
+        ge=0,
+        le=3600,
+        description="An absence watch fires this long after its deadline: time for an"
+        " expected event already on its way through another worker.",
+    )
     max_event_bytes: int = 1_048_576
     stall_seconds: float = Field(
         default=180.0,

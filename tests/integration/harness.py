@@ -199,8 +199,11 @@ class Deployment:
         return env
 
     def start_worker(self, **extra_env: str) -> WorkerProcess:
+        # each worker its own state folder, as on separate hosts: a partition that moves is
+        # restored from the changelog topic
+        state_dir = self.tmp / f"state-{len(self.workers)}"
         worker = WorkerProcess(
-            env={**self.env(), **extra_env},
+            env={"EVENTRULES_STATE_DIR": str(state_dir), **self.env(), **extra_env},
             log_path=self.tmp / f"worker-{len(self.workers)}.log",
         )
         self.workers.append(worker.start())

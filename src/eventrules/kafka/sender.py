@@ -124,10 +124,19 @@ class KafkaSender:
         return self.reports
 
     async def send(
-        self, topic: str, key: bytes | None, value: bytes | None, headers: Headers | None = None
+        self,
+        topic: str,
+        key: bytes | None,
+        value: bytes | None,
+        headers: Headers | None = None,
+        *,
+        partition: int | None = None,
     ) -> None:
+        """``partition`` pins the record (a state changelog follows its input's partition);
+        otherwise the key chooses it."""
         reports = self.reports
         source = self._source.get()
+        extra: dict[str, Any] = {} if partition is None else {"partition": partition}
 
         def delivered(error: Any, message: Message) -> None:
             reports.on_delivery(error, message, source)
@@ -140,6 +149,7 @@ class KafkaSender:
                     key=key,
                     headers=cast(Any, headers) or None,
                     on_delivery=delivered,
+                    **extra,
                 )
                 reports.outstanding += 1
                 return

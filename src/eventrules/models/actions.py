@@ -17,6 +17,7 @@ from typing import Any, ClassVar, Literal
 from pydantic import AliasChoices, BaseModel, ConfigDict, Field, JsonValue, field_validator
 
 from eventrules.errors import ConfigurationError
+from eventrules.models.memory import Duration
 
 __all__ = [
     "ACTION_ENTRY_POINT_GROUP",
@@ -43,6 +44,8 @@ class ActionBase(BaseModel):
     model_config = ConfigDict(frozen=True, extra="forbid")
 
     type: str
+    # Run this action that long after the workflow's event (durable; see docs/memory.md).
+    delay: Duration | None = None
     untemplated: ClassVar[frozenset[str]] = frozenset({"type"})
 
 

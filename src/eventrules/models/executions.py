@@ -25,7 +25,8 @@ __all__ = [
 ]
 
 ExecutionStatus = Literal["success", "failed", "partial", "retrying"]
-TriggeredBy = Literal["event", "manual", "replay", "schedule"]
+# timer: a run a state timer started (an absence that was not answered, a delayed action)
+TriggeredBy = Literal["event", "manual", "replay", "schedule", "timer"]
 
 # Fixed namespace: the same (event, workflow, version) gives the same id on every worker, forever.
 _NAMESPACE = uuid.UUID("6f1c3b9e-5d1a-4f0e-9a57-3e2f4c8b7d10")
@@ -56,18 +57,21 @@ class ActionResult(BaseModel):
     index: int = Field(ge=0)
     type: str
     # retrying: the first attempt failed and the action waits on a retry tier (see
-    # runtime/retries.py); its outcome is an action result record
-    status: Literal["success", "failed", "skipped", "retrying"]
+    # runtime/retries.py); its outcome is an action result record. delayed: a durable timer
+    # runs it at due_at, recorded then as an execution of its own (runtime/state)
+    status: Literal["success", "failed", "skipped", "retrying", "delayed"]
     error: str | None = None
     duration_ms: float = Field(ge=0)
     attempts: int = Field(default=1, ge=0)
     topic: str | None = None
+    due_at: AwareDatetime | None = None
 
 
 def execution_status(action_statuses: list[str]) -> ExecutionStatus:
-    """success when every action succeeded, retrying when none failed but some wait on a
-    retry, failed when none succeeded or waits, partial in between."""
-    succeeded = sum(1 for status in action_statuses if status == "success")
+    """success when every action succeeded (a delayed one counts: its own run records how it
+    went), retrying when none failed but some wait on a retry, failed when none succeeded or
+    waits, partial in between."""
+    succeeded = sum(1 for status in action_statuses if status in ("success", "delayed"))
     retrying = sum(1 for status in action_statuses if status == "retrying")
     if succeeded == len(action_statuses):
         return "success"

@@ -33,6 +33,7 @@ from eventrules.models.actions import (
     BuiltinAction,
     action_type_name,
 )
+from eventrules.models.memory import Absence, Dedupe, Throttle
 
 __all__ = ["Workflow", "parse_workflow", "workflow_model"]
 
@@ -107,6 +108,22 @@ class Workflow(BaseModel):
         description="Cron expression (5 fields, or 6 with seconds) in EVENTRULES_TIMEZONE; "
         "needs a `scheduled.*` trigger (docs/schedules.md).",
     )
+    # Memory (see models/memory.py and docs/memory.md): at most `limit` runs per key and window,
+    # one run per key within a window, or a run when an expected follow-up event never came.
+    throttle: Throttle | None = Field(
+        default=None,
+        description="At most `limit` runs per rendered `key` in any window `per` "
+        "(docs/memory.md).",
+    )
+    dedupe: Dedupe | None = Field(
+        default=None,
+        description="One run per rendered `key` within `within`; later ones are duplicates.",
+    )
+    absence: Absence | None = Field(
+        default=None,
+        description="Run with the `after` event when no `expect` event with the same "
+        "`match_on` value follows within `within`; `trigger` defaults to `after`.",
+    )
     created_by: str = Field(min_length=1, description="Who wrote the definition.")
     # the audit trail: who published this version (set by `eventrules config apply`)
     updated_by: str | None = Field(
@@ -117,12 +134,38 @@ class Workflow(BaseModel):
         default=None, description="When this version was published (set by `config apply`)."
     )
 
+    @model_validator(mode="before")
+    @classmethod
+    def _trigger_from_absence(cls, raw: Any) -> Any:
+        # an absence workflow runs on its `after` event: that is its trigger
+        if isinstance(raw, dict) and "trigger" not in raw and isinstance(raw.get("absence"), dict):
+            after = raw["absence"].get("after")
+            if isinstance(after, str):
+                return {**raw, "trigger": after}
+        return raw
+
     @model_validator(mode="after")
     def _schedule_needs_a_scheduled_trigger(self) -> Workflow:
         if self.schedule is not None and not self.trigger.startswith("scheduled."):
             raise ValueError(
                 f"a workflow with a schedule needs a scheduled.* trigger, not {self.trigger!r}"
             )
+        return self
+
+    @model_validator(mode="after")
+    def _absence_is_consistent(self) -> Workflow:
+        absence = self.absence
+        if absence is None:
+            return self
+        if absence.after != self.trigger:
+            raise ValueError(
+                f"absence.after ({absence.after!r}) must be the workflow's trigger"
+                f" ({self.trigger!r}); leave trigger out to take it from absence.after"
+            )
+        if absence.expect == absence.after:
+            raise ValueError("absence.expect must be another event type than absence.after")
+        if self.schedule is not None or self.trigger.startswith("scheduled."):
+            raise ValueError("an absence workflow cannot be scheduled: it runs on its timer")
         return self
 
 

@@ -16,7 +16,7 @@ from __future__ import annotations
 import logging
 import time
 from collections.abc import Callable
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 from typing import Any, Literal
 
 import orjson
@@ -35,6 +35,7 @@ from eventrules.models.executions import (
 )
 from eventrules.runtime.deadletters import DeadLetterWriter, Sender
 from eventrules.runtime.retries import RetryQueue, webhook_request
+from eventrules.runtime.state.router import StateRouter
 from eventrules.settings import TopicNames
 from eventrules.workflows.engine import Engine
 from eventrules.workflows.plan import Plan, PlannedWorkflow, RenderedAction
@@ -79,6 +80,7 @@ class WorkflowRunner:
         clock: Callable[[], datetime] = lambda: datetime.now(UTC),
         retries: RetryQueue | None = None,
         inline_budget_seconds: float = 5.0,
+        state: StateRouter | None = None,
     ) -> None:
         self.engine = engine
         self.topics = topics
@@ -92,6 +94,8 @@ class WorkflowRunner:
         self.retries = retries
         self.inline_budget_seconds = inline_budget_seconds
         self._inline_spent = 0.0
+        # where throttled, deduplicated and absence workflows and delayed actions go
+        self.state = state
 
     def begin_batch(self) -> None:
         """A new batch: its webhooks get a fresh inline budget."""
@@ -122,21 +126,49 @@ class WorkflowRunner:
             log.exception("engine failed on event %s", event.id, extra={"event_id": event.id})
             await self.dead_letter(record, "engine_error", repr(exc))
             return []
-        if not plan.workflows:
+        if not plan.workflows and not plan.answers:
             self.metrics.count(self.metrics.events_unmatched, record.topic)
             return []
-        return [await self.execute(planned, event, "event") for planned in plan.workflows]
+        records = []
+        for planned in plan.workflows:
+            if planned.stateful and self.state is not None:
+                await self._route(self.state, planned, event)
+            else:
+                records.append(await self.execute(planned, event, "event"))
+        if plan.answers and self.state is not None:
+            for answer in plan.answers:
+                await self.state.answer(answer.workflow_id, answer.watch, event)
+        return records
+
+    @staticmethod
+    async def _route(state: StateRouter, planned: PlannedWorkflow, event: Event) -> None:
+        """Hand a workflow whose run state decides to the state stream (runtime/state)."""
+        if planned.absence is not None:
+            await state.watch(planned, event)
+        else:
+            await state.gate(planned, event)
 
     async def execute(
-        self, planned: PlannedWorkflow, event: Event, triggered_by: TriggeredBy
+        self,
+        planned: PlannedWorkflow,
+        event: Event,
+        triggered_by: TriggeredBy,
+        *,
+        run_id: str | None = None,
+        record_id: str | None = None,
     ) -> dict[str, Any]:
         """Run every action of one planned workflow (each isolated) and write its record.
+
+        ``run_id`` (default: from the event and workflow) names the run the action ids derive
+        from; ``record_id`` (default: ``run_id``) the execution record, which differs for a
+        delayed action run later on its own.
 
         Returns the record as written: the :class:`ExecutionRecord` fields, as a dict (built and
         serialised per event, a model instance cost more than the rest of the run)."""
         started = time.perf_counter()
         executed_at = self.clock()
-        run_id = execution_id(event.source, event.id, planned.workflow_id, planned.version)
+        if run_id is None:
+            run_id = execution_id(event.source, event.id, planned.workflow_id, planned.version)
         self.metrics.count(self.metrics.workflow_matches, planned.workflow_id)
         results: list[dict[str, Any]] = []
         logs = [
@@ -158,7 +190,7 @@ class WorkflowRunner:
         failures = [result["error"] for result in results if result["error"]]
         duration_ms = round((time.perf_counter() - started) * 1000, 3)
         record = {
-            "execution_id": run_id,
+            "execution_id": record_id or run_id,
             "workflow_id": planned.workflow_id,
             "workflow_name": planned.name,
             "workflow_version": planned.version,
@@ -204,6 +236,8 @@ class WorkflowRunner:
         attempts = 1
         error: str | None = action.error
         retrying = False
+        if action.delay is not None and error is None:
+            return await self._delay(action, action.delay, planned, event, (run_id, this_id))
         try:
             if error is not None:
                 attempts = 0
@@ -256,6 +290,42 @@ class WorkflowRunner:
             "duration_ms": round(seconds * 1000, 3),
             "attempts": attempts,
             "topic": topic,
+        }
+
+    async def _delay(
+        self,
+        action: RenderedAction,
+        delay: float,
+        planned: PlannedWorkflow,
+        event: Event,
+        ids: tuple[str, str],
+    ) -> dict[str, Any]:
+        """Arm the durable timer of a delayed action: due ``delay`` after the event's time."""
+        run_id, this_id = ids
+        due_at = event.time + timedelta(seconds=delay)
+        status = "delayed"
+        error: str | None = None
+        if self.state is None:
+            status, error = "failed", "delayed actions need a worker's state stream"
+        else:
+            try:
+                await self.state.delay(
+                    planned, action, event, run_id=run_id, action_id=this_id, due=due_at.timestamp()
+                )
+            except Exception as exc:  # one failing action must not stop the others
+                log.exception("delaying action %s of %s failed", action.index, planned.workflow_id)
+                status, error = "failed", f"{type(exc).__name__}: {exc}"
+        self.metrics.count(self.metrics.actions, action.type, status)
+        return {
+            "action_id": this_id,
+            "index": action.index,
+            "type": action.type,
+            "status": status,
+            "error": error,
+            "duration_ms": 0.0,
+            "attempts": 0,
+            "topic": None,
+            "due_at": due_at,
         }
 
     async def _call_webhook(

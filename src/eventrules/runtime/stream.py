@@ -30,6 +30,11 @@ No record stops the stream:
 
 Delay topics (the retry tiers) give a ``due_at`` gate: a record not due yet pauses its
 partition until it is, without holding up the poll loop.
+
+A :class:`PartitionListener` (the state stream's stores, :mod:`eventrules.runtime.state`) is
+told of every assignment, revocation, commit and rewind, so keyed state follows the committed
+offsets: a write is kept once its input is committed and dropped when its input comes round
+again, whichever of the paths above brought it round.
 """
 
 from __future__ import annotations
@@ -44,7 +49,7 @@ import uuid
 from collections import deque
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, field
-from typing import Any, cast
+from typing import Any, Protocol, cast
 
 from confluent_kafka import Consumer, KafkaError, KafkaException, Message, Producer, TopicPartition
 
@@ -54,7 +59,7 @@ from eventrules.kafka.sender import DeliveryFailure, DeliveryReports, KafkaSende
 from eventrules.runtime.crash_guard import MARK_CLEAN, Careful, assess, run_mark, try_mark
 from eventrules.runtime.deadletters import DeadLetterWriter
 
-__all__ = ["StreamLoop", "stream_producer_config", "stream_sender"]
+__all__ = ["PartitionListener", "StreamLoop", "stream_producer_config", "stream_sender"]
 
 log = logging.getLogger(__name__)
 
@@ -139,6 +144,24 @@ class _Attempt:
     abandoned: bool = False
 
 
+class PartitionListener(Protocol):
+    """Told what happens to the stream's partitions (the state stores follow them): assigned
+    (before any of their records is handled), revoked (after everything delivered was
+    committed), offsets committed (what was handled before them is kept), and offsets rewound
+    (what was handled from them on will be handled again: a failed delivery, a failed or
+    unknown transaction once the position is reset to the committed offsets, a careful record
+    that could not be committed). Called from the event loop and from worker threads: it must
+    be thread-safe."""
+
+    def assigned(self, consumer: Consumer, partitions: list[TopicPartition]) -> None: ...
+
+    def revoked(self, partitions: list[TopicPartition]) -> None: ...
+
+    def committed(self, offsets: dict[Partition, int]) -> None: ...
+
+    def rewound(self, offsets: dict[Partition, int]) -> None: ...
+
+
 @dataclass(slots=True)
 class _InFlight:
     """A processed batch whose outputs the broker has not all acknowledged yet."""
@@ -192,6 +215,8 @@ class StreamLoop:
     concurrency: int = 1
     # told what the loop had to do (isolated, condemned, rewound, ...): the worker counts it
     on_event: Callable[[str], None] | None = None
+    # told what happens to the partitions (the state stream's stores follow them)
+    listener: PartitionListener | None = None
     assigned: set[Partition] = field(default_factory=set)
     last_offsets: dict[Partition, int] = field(default_factory=dict)
     batches: int = 0
@@ -259,6 +284,10 @@ class StreamLoop:
         self.progress_at = time.monotonic()
         log.info("assigned %s", sorted(self.assigned))
         self._read_marks(partitions)
+        if self.listener is not None:
+            self.listener.assigned(consumer, partitions)
+            # a restore is work, not a stall
+            self.progress_at = time.monotonic()
 
     def _read_marks(self, partitions: list[TopicPartition]) -> None:
         """The crash-loop guard: a partition whose last owner died is handled carefully."""
@@ -300,6 +329,8 @@ class StreamLoop:
             self._hand_over(partitions)
         self.assigned = set()
         self._paused = {}
+        if self.listener is not None:
+            self.listener.revoked(partitions)
 
     def _hand_over(self, partitions: list[TopicPartition]) -> None:
         """Mark the commits of partitions we give up as a clean hand-over (see crash_guard);
@@ -402,6 +433,8 @@ class StreamLoop:
         self._settle()
         self._hand_over([TopicPartition(t, p) for t, p in self.assigned])
         self.producer.flush(10)
+        if self.listener is not None:
+            self.listener.revoked([TopicPartition(t, p) for t, p in self.assigned])
         self.consumer.close()
 
     @staticmethod
@@ -443,6 +476,9 @@ class StreamLoop:
                 handled += 1
         if held_back:
             await asyncio.to_thread(self._seek_assigned, held_back)
+            if self.listener is not None:
+                # a record handled but not committed comes round again: its writes go too
+                self.listener.rewound(held_back)
         if tail:
             await self._process_batch(tail)
 
@@ -689,6 +725,8 @@ class StreamLoop:
                     self.last_offsets[key] = offset - 1
                 self.progress_at = time.monotonic()
                 self._rewinds = 0
+                if self.listener is not None:
+                    self.listener.committed(offsets)
         return delivered
 
     async def _after_batch(self) -> None:
@@ -706,6 +744,8 @@ class StreamLoop:
         self._in_flight.clear()
         self._count("rewound")
         self._seek_assigned(start)
+        if self.listener is not None:
+            self.listener.rewound(start)
         self._back_off()
 
     def _back_off(self) -> None:
@@ -750,6 +790,8 @@ class StreamLoop:
         self._rewinds = 0
         for key, offset in after.items():
             self.last_offsets[key] = offset - 1
+        if self.listener is not None:
+            self.listener.committed(after)
 
     def _transactions_ready(self) -> bool:
         """After a failed transaction: the producer usable again, and the position reset to
@@ -774,9 +816,16 @@ class StreamLoop:
             log.warning("committed offsets not readable yet (%s)", exc)
             return False
         start = _OFFSET_BEGINNING if self.auto_offset_reset == "earliest" else _OFFSET_END
-        self._seek_assigned(
-            {(tp.topic, tp.partition): tp.offset if tp.offset >= 0 else start for tp in committed}
-        )
+        resume = {
+            (tp.topic, tp.partition): tp.offset if tp.offset >= 0 else start for tp in committed
+        }
+        self._seek_assigned(resume)
+        if self.listener is not None:
+            # Only now is it known which of the failed transactions committed (one whose commit
+            # was left running or abandoned may have): what came before the committed offsets
+            # is kept, the rest is to be processed again.
+            self.listener.committed({key: offset for key, offset in resume.items() if offset >= 0})
+            self.listener.rewound(resume)
         return True
 
     async def _bounded(self, call: Callable[[], bool]) -> bool:

@@ -1,5 +1,6 @@
-"""A worker: the config follower, the event stream, the rule request stream, the retry stream,
-the stats keeper, the scheduler, the lag reporter and the web server, in one asyncio loop.
+"""A worker: the config follower, the event stream, the state stream and its timers, the rule
+request stream, the retry stream, the stats keeper, the scheduler, the lag reporter and the web
+server, in one asyncio loop.
 
 Workers with the same ``app_id`` form one consumer group and share the event partitions; every
 worker holds the whole config table. This module is where the parts are wired together: each
@@ -44,6 +45,8 @@ from eventrules.runtime.rules_service import RuleRequestHandler
 from eventrules.runtime.runners import new_runner, start_tracing_for
 from eventrules.runtime.scheduler import Scheduler, schedules_for
 from eventrules.runtime.service import Service
+from eventrules.runtime.state.processor import StateProcessor
+from eventrules.runtime.state.router import StateRouter
 from eventrules.runtime.stats_process import StatsProcess
 from eventrules.runtime.stream import StreamLoop, stream_sender
 from eventrules.runtime.web import check_exposure, make_web_app
@@ -61,6 +64,8 @@ log = logging.getLogger(__name__)
 # Services stopped and awaited in this order at shutdown (the lag reporter only reports).
 _SHUTDOWN_ORDER = (
     "event-stream",
+    "state-stream",
+    "state-timers",
     "rule-requests",
     "retries",
     "workflow-stats",
@@ -89,6 +94,7 @@ class Worker:
     table: ConfigTable
     follower: ConfigFollower
     stream: StreamLoop
+    state: StateProcessor
     stats: StatsProcess
     services: dict[str, Service]
     webhook_client: httpx.AsyncClient
@@ -199,6 +205,7 @@ class Worker:
             "output_attempts": settings.output_attempts,
         }
         events_out = stream_sender(client, settings.app_id, exactly_once)
+        repartition = topics("state-repartition")
         runner = new_runner(
             engine,
             tracer,
@@ -211,6 +218,7 @@ class Worker:
             retries=RetryQueue(topics, events_out),
             inline_budget_seconds=settings.webhook_inline_budget_seconds,
             admit=EventAdmission(engine.catalog, topics, ticks),
+            state=StateRouter(repartition, events_out),
         )
         stream = StreamLoop(
             client,
@@ -223,6 +231,48 @@ class Worker:
             commit_interval_ms=int(settings.commit_interval_seconds * 1000),
             dead_letters=dead_letters(events_out),
             on_event=incidents("events"),
+            **stream_options,
+        )
+        # The state stream: throttle, dedupe, absence and delayed actions (runtime/state).
+        state_group = f"{settings.app_id}-state"
+        state_out = stream_sender(client, state_group, exactly_once)
+        state_dead_letters = dead_letters(state_out)
+        # runs a timer or a gate starts: delayed webhooks that fail wait on the retry tiers too
+        state_runner = new_runner(
+            engine,
+            tracer,
+            topics=topics,
+            sender=state_out,
+            metrics=metrics,
+            webhooks=webhooks,
+            dead_letters=state_dead_letters,
+            retries=RetryQueue(topics, state_out),
+            inline_budget_seconds=settings.webhook_inline_budget_seconds,
+            state=StateRouter(repartition, state_out),
+        )
+        state = StateProcessor(
+            client_config=client,
+            repartition_topic=repartition,
+            changelog_topic=topics("state-changelog"),
+            state_dir=settings.state_dir / settings.app_id if settings.state_dir else None,
+            runner=state_runner,
+            router=StateRouter(repartition, state_out),
+            sender=state_out,
+            dead_letters=state_dead_letters,
+            metrics=metrics,
+            grace_seconds=settings.state_timer_grace_seconds,
+        )
+        state_stream = StreamLoop(
+            client,
+            state_group,
+            [repartition],
+            handle=state.handle,
+            output=state_out,
+            listener=state,
+            on_batch_start=state_runner.begin_batch,
+            on_batch_end=metrics.apply_counts,
+            dead_letters=state_dead_letters,
+            on_event=incidents("state"),
             **stream_options,
         )
         rules_group = f"{settings.app_id}-rules"
@@ -277,6 +327,8 @@ class Worker:
         services: dict[str, Service] = {
             "config-follower": follower,
             "event-stream": stream,
+            "state-stream": state_stream,
+            "state-timers": state,
             "rule-requests": rule_requests,
             "retries": retry_stream,
             "workflow-stats": stats,
@@ -293,10 +345,16 @@ class Worker:
             table,
             follower,
             stream,
+            state,
             stats,
             services,
             webhook_client,
-            streams={"events": stream, "rules": rule_requests, "retries": retry_stream},
+            streams={
+                "events": stream,
+                "state": state_stream,
+                "rules": rule_requests,
+                "retries": retry_stream,
+            },
             tracer_provider=tracer_provider,
         )
 
@@ -319,7 +377,7 @@ class Worker:
         return found
 
     def ready(self) -> bool:
-        return self.follower.ready.is_set()
+        return self.follower.ready.is_set() and self.state.ready
 
     def readiness(self) -> dict[str, Any]:
         return {
@@ -327,6 +385,8 @@ class Worker:
             "rules": len(self.rules),
             "config_records": self.table.applied,
             "assigned": sorted(f"{topic}:{partition}" for topic, partition in self.stream.assigned),
+            "state_partitions": sorted(self.state.stores),
+            "state_restoring": sorted(self.state.restoring),
         }
 
     def workflow_stats(self) -> dict[str, dict[str, Any]]:

@@ -29,7 +29,14 @@ from eventrules.models.workflows import Workflow
 from eventrules.workflows.catalog import TriggerCatalog
 from eventrules.workflows.compiled import CompiledWorkflow, compile_workflow
 from eventrules.workflows.index import TriggerIndex
-from eventrules.workflows.plan import Plan, PlannedWorkflow, RenderedAction, WorkflowTrace
+from eventrules.workflows.memory import human
+from eventrules.workflows.plan import (
+    Answer,
+    Plan,
+    PlannedWorkflow,
+    RenderedAction,
+    WorkflowTrace,
+)
 from eventrules.workflows.templating import render_budget
 
 __all__ = ["Engine", "UpsertOutcome", "event_facts", "template_context"]
@@ -54,6 +61,8 @@ class Engine:
         self._compiled: dict[str, CompiledWorkflow] = {}
         self._by_trigger: dict[str, dict[str, CompiledWorkflow]] = {}
         self._indexes: dict[str, TriggerIndex] = {}
+        # absence workflows by the event type they wait for
+        self._expecting: dict[str, dict[str, CompiledWorkflow]] = {}
 
     def __len__(self) -> int:
         return len(self._compiled)
@@ -82,6 +91,8 @@ class Engine:
         self._compiled[workflow.id] = compiled
         self._by_trigger.setdefault(workflow.trigger, {})[workflow.id] = compiled
         self._indexes.pop(workflow.trigger, None)
+        if compiled.absence is not None:
+            self._expecting.setdefault(compiled.absence.expect, {})[workflow.id] = compiled
         return UpsertOutcome.ADDED if current is None else UpsertOutcome.REPLACED
 
     def remove(self, workflow_id: str) -> bool:
@@ -95,6 +106,8 @@ class Engine:
         trigger = compiled.workflow.trigger
         self._by_trigger.get(trigger, {}).pop(compiled.workflow.id, None)
         self._indexes.pop(trigger, None)
+        if compiled.absence is not None:
+            self._expecting.get(compiled.absence.expect, {}).pop(compiled.workflow.id, None)
 
     def _index(self, trigger: str) -> TriggerIndex | None:
         index = self._indexes.get(trigger)
@@ -133,24 +146,49 @@ class Engine:
         return matched
 
     def plan(self, event: Event) -> Plan:
-        """The ordered plan; an action whose template fails is marked failed, others still run."""
+        """The ordered plan; an action whose template fails is marked failed, others still run.
+
+        A workflow with a throttle or dedupe carries its rendered gates; an absence workflow
+        its watch (left out when the event has no value to match on); and ``answers`` lists the
+        absence watches this event is the expected event of."""
         matched = self.match(event)
         if not matched:
-            return Plan(event.id, event.type, ())
+            return Plan(event.id, event.type, (), self.answers(event))
         context = template_context(event)
+        planned: list[PlannedWorkflow] = []
         # one render budget (time, loop iterations) for every template this event renders
         with render_budget():
-            planned = tuple(
-                PlannedWorkflow(
-                    compiled.workflow.id,
-                    compiled.workflow.name,
-                    compiled.workflow.version,
-                    compiled.workflow.priority,
-                    compiled.render(context),
+            for compiled in matched:
+                gates = compiled.render_gates(context)[0] if compiled.gates else ()
+                absence = compiled.absence.watch(event.data) if compiled.absence else None
+                if compiled.absence is not None and absence is None:
+                    continue
+                workflow = compiled.workflow
+                planned.append(
+                    PlannedWorkflow(
+                        workflow.id,
+                        workflow.name,
+                        workflow.version,
+                        workflow.priority,
+                        compiled.render(context),
+                        gates,
+                        absence,
+                    )
                 )
-                for compiled in matched
-            )
-        return Plan(event.id, event.type, planned)
+        return Plan(event.id, event.type, tuple(planned), self.answers(event))
+
+    def answers(self, event: Event) -> tuple[Answer, ...]:
+        """The enabled absence watches ``event`` answers (its type is their ``expect``)."""
+        waiting = self._expecting.get(event.type)
+        if not waiting:
+            return ()
+        found = []
+        for workflow_id in sorted(waiting):
+            compiled = waiting[workflow_id]
+            watch = compiled.absence.watch(event.data) if compiled.absence else None
+            if watch is not None and compiled.workflow.enabled:
+                found.append(Answer(workflow_id, watch))
+        return tuple(found)
 
     def render_actions(self, workflow_id: str, event: Event) -> tuple[RenderedAction, ...]:
         """The workflow's actions rendered for ``event`` whether or not it would fire (dry run)."""
@@ -172,6 +210,9 @@ class Engine:
             reasons.extend(
                 f"condition {leaf.text!r} failed: {leaf.reason}" for leaf in condition.failing()
             )
+        memory = self._memory_trace(compiled, event)
+        if compiled.absence is not None and compiled.absence.watch(event.data) is None:
+            reasons.append(f"the event has no {compiled.absence.match_on} to watch for")
         fired = not reasons
         if fired:
             reasons.append(
@@ -188,7 +229,38 @@ class Engine:
             trigger_matched=trigger_matched,
             condition=condition,
             reasons=tuple(reasons),
+            memory=memory,
         )
+
+    def _memory_trace(self, compiled: CompiledWorkflow, event: Event) -> tuple[str, ...]:
+        """What state decides for a run on ``event``, in sentences (a dry run has no state:
+        it shows the keys and what an empty state would answer)."""
+        lines: list[str] = []
+        context = template_context(event)
+        gates, missing = compiled.render_gates(context)
+        for gate in gates:
+            lines.append(f"{gate.describe()}; the first such run passes")
+        if missing:
+            lines.append(f"state key variables missing (the empty key is shared): {missing}")
+        if compiled.absence is not None:
+            watch = compiled.absence.watch(event.data)
+            if watch is not None:
+                lines.append(
+                    f"absence: waits {human(watch.within)} for {watch.expect} with"
+                    f" {watch.match_on} == {watch.match!r}; runs with this event if none comes"
+                )
+        lines.extend(
+            f"action {action.index} ({action.type}) runs {human(action.delay)} after the event"
+            for action in compiled.actions
+            if action.delay is not None
+        )
+        if event.type in self._expecting:
+            lines.extend(
+                f"answers absence watch of {answer.workflow_id} on"
+                f" {answer.watch.match_on} == {answer.watch.match!r}"
+                for answer in self.answers(event)
+            )
+        return tuple(lines)
 
     def _require(self, workflow_id: str) -> CompiledWorkflow:
         compiled = self._compiled.get(workflow_id)

@@ -6,15 +6,17 @@ from dataclasses import dataclass
 from typing import Any
 
 from eventrules.conditions import ConditionTrace
+from eventrules.workflows.memory import AbsenceWatch, Gate
 
-__all__ = ["Plan", "PlannedWorkflow", "RenderedAction", "WorkflowTrace"]
+__all__ = ["Answer", "Plan", "PlannedWorkflow", "RenderedAction", "WorkflowTrace"]
 
 
 @dataclass(frozen=True, slots=True)
 class RenderedAction:
     """One action with its templates filled in, or ``error`` when rendering it failed.
 
-    ``missing`` names template variables the event did not have (rendered as empty).
+    ``missing`` names template variables the event did not have (rendered as empty);
+    ``delay`` (seconds) defers the action that long after the event.
     """
 
     index: int
@@ -22,13 +24,14 @@ class RenderedAction:
     params: dict[str, Any]
     missing: tuple[str, ...] = ()
     error: str | None = None
+    delay: float | None = None
 
     @property
     def ok(self) -> bool:
         return self.error is None
 
     def to_dict(self) -> dict[str, Any]:
-        return {
+        rendered = {
             "index": self.index,
             "type": self.type,
             "status": "ok" if self.ok else "failed",
@@ -36,24 +39,74 @@ class RenderedAction:
             "missing": list(self.missing),
             "error": self.error,
         }
+        if self.delay is not None:
+            rendered["delay_seconds"] = self.delay
+        return rendered
+
+    @classmethod
+    def from_dict(cls, raw: dict[str, Any]) -> RenderedAction:
+        delay = raw.get("delay_seconds")
+        return cls(
+            int(raw["index"]),
+            str(raw["type"]),
+            dict(raw["params"]),
+            tuple(raw.get("missing") or ()),
+            raw.get("error"),
+            float(delay) if delay is not None else None,
+        )
 
 
 @dataclass(frozen=True, slots=True)
 class PlannedWorkflow:
+    """A matched workflow, its actions rendered; ``gates`` (throttle, dedupe) and ``absence``
+    say that state decides whether, or when, it runs."""
+
     workflow_id: str
     name: str
     version: int
     priority: int
     actions: tuple[RenderedAction, ...]
+    gates: tuple[Gate, ...] = ()
+    absence: AbsenceWatch | None = None
+
+    @property
+    def stateful(self) -> bool:
+        return bool(self.gates) or self.absence is not None
 
     def to_dict(self) -> dict[str, Any]:
-        return {
+        planned: dict[str, Any] = {
             "workflow_id": self.workflow_id,
             "name": self.name,
             "version": self.version,
             "priority": self.priority,
             "actions": [action.to_dict() for action in self.actions],
         }
+        if self.gates:
+            planned["gates"] = [gate.to_dict() for gate in self.gates]
+        if self.absence is not None:
+            planned["absence"] = self.absence.to_dict()
+        return planned
+
+    @classmethod
+    def from_dict(cls, raw: dict[str, Any]) -> PlannedWorkflow:
+        absence = raw.get("absence")
+        return cls(
+            str(raw["workflow_id"]),
+            str(raw["name"]),
+            int(raw["version"]),
+            int(raw["priority"]),
+            tuple(RenderedAction.from_dict(action) for action in raw["actions"]),
+            tuple(Gate.from_dict(gate) for gate in raw.get("gates") or ()),
+            AbsenceWatch.from_dict(absence) if absence else None,
+        )
+
+
+@dataclass(frozen=True, slots=True)
+class Answer:
+    """The event is what ``workflow_id``'s absence watch on ``watch.match`` waits for."""
+
+    workflow_id: str
+    watch: AbsenceWatch
 
 
 @dataclass(frozen=True, slots=True)
@@ -63,16 +116,23 @@ class Plan:
     event_id: str
     event_type: str
     workflows: tuple[PlannedWorkflow, ...]
+    answers: tuple[Answer, ...] = ()
 
     def workflow_ids(self) -> list[str]:
         return [planned.workflow_id for planned in self.workflows]
 
     def to_dict(self) -> dict[str, Any]:
-        return {
+        plan: dict[str, Any] = {
             "event_id": self.event_id,
             "event_type": self.event_type,
             "workflows": [planned.to_dict() for planned in self.workflows],
         }
+        if self.answers:
+            plan["answers"] = [
+                {"workflow_id": answer.workflow_id, **answer.watch.to_dict()}
+                for answer in self.answers
+            ]
+        return plan
 
 
 @dataclass(frozen=True, slots=True)
@@ -89,6 +149,8 @@ class WorkflowTrace:
     trigger_matched: bool
     condition: ConditionTrace | None
     reasons: tuple[str, ...]
+    # what state would decide for a run: throttle/dedupe keys, the absence watch, delays
+    memory: tuple[str, ...] = ()
 
     def to_dict(self) -> dict[str, Any]:
         return {
@@ -102,4 +164,5 @@ class WorkflowTrace:
             "trigger_matched": self.trigger_matched,
             "condition": self.condition.to_dict() if self.condition is not None else None,
             "reasons": list(self.reasons),
+            "memory": list(self.memory),
         }

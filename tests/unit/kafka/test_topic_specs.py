@@ -36,6 +36,8 @@ REQUIRED = {
     "retry.1m",
     "retry.10m",
     "action-results",
+    "state-repartition",
+    "state-changelog",
 }
 
 
@@ -73,6 +75,12 @@ def test_cloudevent_schema_accepts_a_structured_event_and_rejects_one_without_ty
     assert list(validator.iter_errors(good)) == []
     bad = {k: v for k, v in good.items() if k != "type"}
     assert [e.message for e in validator.iter_errors(bad)] == ["'type' is a required property"]
+
+
+def test_state_changelog_is_compacted_and_partitioned_like_its_input() -> None:
+    specs = {s.name: s for s in load_topic_specs(TOPICS_DIR)}
+    assert specs["state-changelog"].configs["cleanup.policy"] == "compact"
+    assert specs["state-changelog"].partitions == specs["state-repartition"].partitions
 
 
 def test_replication_factor_override_applies_to_every_topic() -> None:
