@@ -223,8 +223,12 @@ class Deployment:
         *,
         key: bytes | None = None,
         headers: dict[str, bytes] | list[tuple[str, bytes]] | None = None,
+        partition: int | None = None,
     ) -> None:
-        self._producer.produce(self.topic(logical_topic), value=value, key=key, headers=headers)
+        extra: dict[str, Any] = {} if partition is None else {"partition": partition}
+        self._producer.produce(
+            self.topic(logical_topic), value=value, key=key, headers=headers, **extra
+        )
         assert self._producer.flush(30) == 0
 
     def produce_orders(self, ids: list[str], *, flush: bool = True) -> None:
