@@ -224,8 +224,11 @@ class Deployment:
         key: bytes | None = None,
         headers: dict[str, bytes] | list[tuple[str, bytes]] | None = None,
         partition: int | None = None,
+        timestamp_ms: int | None = None,
     ) -> None:
         extra: dict[str, Any] = {} if partition is None else {"partition": partition}
+        if timestamp_ms is not None:
+            extra["timestamp"] = timestamp_ms
         self._producer.produce(
             self.topic(logical_topic), value=value, key=key, headers=headers, **extra
         )

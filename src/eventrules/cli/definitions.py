@@ -24,6 +24,7 @@ from eventrules.settings import Settings
 from eventrules.workflows.catalog import TriggerCatalog
 from eventrules.workflows.compiled import compile_workflow
 from eventrules.workflows.engine import Engine
+from eventrules.workflows.memory import human
 from eventrules.workflows.plan import RenderedAction, WorkflowTrace
 
 __all__ = ["dry_run_command", "validate_command"]
@@ -172,6 +173,8 @@ def _show_trace(
     tree = Tree(f"[bold]{trace.workflow_id}[/bold] v{trace.workflow_version}: {verdict}")
     for reason in trace.reasons:
         tree.add(escape(reason))
+    for line in trace.memory:
+        tree.add(f"[cyan]memory[/cyan] {escape(line)}")
     if trace.condition is not None:
         _condition_tree(tree.add("conditions"), trace.condition)
     console.print(tree)
@@ -181,6 +184,8 @@ def _show_trace(
         detail = action.error or json.dumps(action.params, ensure_ascii=False)
         if action.missing:
             detail += f"\nmissing variables: {', '.join(action.missing)}"
+        if action.delay is not None:
+            detail += f"\nruns {human(action.delay)} after the event (durable timer)"
         table.add_row(str(action.index), action.type, status, escape(detail))
     console.print(table)
 

@@ -19,6 +19,7 @@ from eventrules.cli.dlq import dlq
 from eventrules.cli.docs import docs
 from eventrules.cli.executions import executions
 from eventrules.cli.rules import rules
+from eventrules.cli.simulate import simulate_command
 from eventrules.cli.templates import templates
 from eventrules.cli.topics import topics
 from eventrules.cli.worker import worker
@@ -63,6 +64,7 @@ cli.add_command(config)
 cli.add_command(templates)
 cli.add_command(validate_command)
 cli.add_command(dry_run_command)
+cli.add_command(simulate_command)
 cli.add_command(worker)
 cli.add_command(rules)
 cli.add_command(executions)
