@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
@@ -15,6 +16,7 @@ from eventrules.metrics import Metrics
 from eventrules.models.executions import ActionMessage, ExecutionRecord
 from eventrules.models.workflows import parse_workflow
 from eventrules.runtime.runner import WorkflowRunner
+from eventrules.runtime.state.router import StateRouter
 from eventrules.settings import TopicNames
 from eventrules.workflows.engine import Engine
 
@@ -142,3 +144,114 @@ def test_event_types_outside_the_catalog_are_counted_as_other() -> None:
         "other": 50,
         "order.created": 1,
     }
+
+
+def _stateful_runner() -> tuple[WorkflowRunner, Collect]:
+    engine = Engine()
+    for definition in (
+        {
+            "id": "throttled",
+            "trigger": "order.created",
+            "throttle": {"key": "{{ orderId }}", "per": "1h"},
+            "actions": [{"type": "create_task", "title": "t"}],
+        },
+        {
+            "id": "later",
+            "trigger": "order.created",
+            "actions": [
+                {"type": "create_task", "title": "now"},
+                {"type": "create_task", "title": "later {{ orderId }}", "delay": "1d"},
+            ],
+        },
+        {
+            "id": "unpaid",
+            "absence": {
+                "after": "order.created",
+                "expect": "payment.received",
+                "match_on": "orderId",
+                "within": "1h",
+            },
+            "actions": [{"type": "create_task", "title": "t"}],
+        },
+    ):
+        engine.upsert(parse_workflow({"name": "n", "created_by": "t", **definition}))
+    sender = Collect()
+    runner = WorkflowRunner(
+        engine,
+        topics=TopicNames("p."),
+        sender=sender,
+        metrics=Metrics.create(),
+        state=StateRouter("p.state-repartition", sender),
+    )
+    return runner, sender
+
+
+def _cloudevent(type_: str, data: dict[str, Any]) -> bytes:
+    return orjson.dumps(
+        {
+            "specversion": "1.0",
+            "id": "e1",
+            "source": "shop",
+            "type": type_,
+            "time": "2026-11-02T10:00:00Z",
+            "data": data,
+        }
+    )
+
+
+def test_stateful_workflows_and_delayed_actions_go_to_the_state_stream_by_state_key() -> None:
+    runner, sender = _stateful_runner()
+    records = asyncio.run(runner.handle(_record(_cloudevent("order.created", {"orderId": "o1"}))))
+    assert [record["workflow_id"] for record in records] == ["later"]
+    (later,) = records
+    assert [a["status"] for a in later["actions"]] == ["success", "delayed"]
+    assert later["status"] == "success"
+    ExecutionRecord.model_validate(later)
+    jsonschema.validate(
+        orjson.loads(orjson.dumps(later, option=orjson.OPT_UTC_Z)), _schema("executions")
+    )
+    requests = {
+        orjson.loads(value or b"")["op"]: (key, orjson.loads(value or b""))
+        for topic, key, value, _ in sender.sent
+        if topic == "p.state-repartition"
+    }
+    assert set(requests) == {"gate", "watch", "delay"}
+    assert requests["gate"][0] == b"throttle\x1fthrottled\x1fo1"
+    assert requests["watch"][0] == b"unpaid\x1fo1"
+    key, delay = requests["delay"]
+    assert key == delay["action_id"].encode() == f"{later['execution_id']}.1".encode()
+    assert delay["due"] == datetime(2026, 11, 3, 10, tzinfo=UTC).timestamp()
+    assert delay["planned"]["actions"] == [
+        {
+            "index": 1,
+            "type": "create_task",
+            "status": "ok",
+            "missing": [],
+            "error": None,
+            "params": {
+                "title": "later o1",
+                "description": "",
+                "assignee": None,
+                "due_in_hours": None,
+            },
+        }
+    ]
+    for _, request in requests.values():
+        jsonschema.validate(request, _schema("state-repartition"))
+
+
+def test_an_expected_event_answers_the_watch_on_the_same_key() -> None:
+    runner, sender = _stateful_runner()
+    asyncio.run(runner.handle(_record(_cloudevent("payment.received", {"orderId": "o1"}))))
+    [(topic, key, value, _)] = sender.sent
+    assert (topic, key) == ("p.state-repartition", b"unpaid\x1fo1")
+    assert orjson.loads(value or b"")["at"] == datetime(2026, 11, 2, 10, tzinfo=UTC).timestamp()
+
+
+def test_a_delayed_action_without_a_state_stream_fails_alone() -> None:
+    runner, _sender = _stateful_runner()
+    runner.state = None
+    records = asyncio.run(runner.handle(_record(_cloudevent("order.created", {"orderId": "o1"}))))
+    later = next(r for r in records if r["workflow_id"] == "later")
+    assert [a["status"] for a in later["actions"]] == ["success", "failed"]
+    assert later["status"] == "partial"

@@ -106,6 +106,7 @@ class StateProcessor:
         grace_seconds: float = 2.0,
         tick_interval: float = 0.2,
         clock: Callable[[], float] = time.time,
+        make_producer: Callable[[dict[str, Any]], Producer] = Producer,
     ) -> None:
         self.client_config = client_config
         self.repartition_topic = repartition_topic
@@ -126,7 +127,7 @@ class StateProcessor:
         self._consumer: Consumer | None = None
         self._stopping = False
         # ticks and restore corrections are not outputs of a batch: a plain producer
-        self._producer = Producer(producer_config(client_config, extra={"linger.ms": 0}))
+        self._producer = make_producer(producer_config(client_config, extra={"linger.ms": 0}))
 
     @property
     def ready(self) -> bool:

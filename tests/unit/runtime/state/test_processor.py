@@ -1,0 +1,224 @@
+"""The state stream's handler over a real partition store, without a broker: decisions, the
+changelog writes they make, timers on ticks, hostile requests dead-lettered."""
+
+from __future__ import annotations
+
+import asyncio
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any
+
+import orjson
+import pytest
+
+from eventrules.kafka.records import Record
+from eventrules.metrics import Metrics
+from eventrules.runtime.deadletters import DeadLetterWriter
+from eventrules.runtime.runner import WorkflowRunner
+from eventrules.runtime.state.processor import StateProcessor
+from eventrules.runtime.state.router import StateRouter
+from eventrules.runtime.state.store import PartitionStore
+from eventrules.settings import TopicNames
+from eventrules.workflows.engine import Engine
+
+
+class Collect:
+    def __init__(self) -> None:
+        self.sent: list[dict[str, Any]] = []
+
+    async def send(
+        self,
+        topic: str,
+        key: bytes | None,
+        value: bytes | None,
+        headers: Any = None,
+        *,
+        partition: int | None = None,
+    ) -> None:
+        self.sent.append(
+            {"topic": topic, "key": key, "value": value, "headers": headers, "partition": partition}
+        )
+
+    def to(self, topic: str) -> list[dict[str, Any]]:
+        return [sent for sent in self.sent if sent["topic"] == topic]
+
+
+class NoProducer:
+    def __init__(self, config: dict[str, Any]) -> None:
+        self.produced: list[dict[str, Any]] = []
+
+    def produce(self, topic: str, **fields: Any) -> None:
+        self.produced.append({"topic": topic, **fields})
+
+    def poll(self, timeout: float) -> int:
+        return 0
+
+    def flush(self, timeout: float) -> int:
+        return 0
+
+
+@pytest.fixture
+def setup(tmp_path: Path) -> Iterator[tuple[StateProcessor, Collect, list[float]]]:
+    sender = Collect()
+    metrics = Metrics.create()
+    topics = TopicNames("p.")
+    router = StateRouter("p.state-repartition", sender)
+    now = [1000.0]
+    processor = StateProcessor(
+        client_config={},
+        repartition_topic="p.state-repartition",
+        changelog_topic="p.state-changelog",
+        state_dir=None,
+        runner=WorkflowRunner(
+            Engine(), topics=topics, sender=sender, metrics=metrics, state=router
+        ),
+        router=router,
+        sender=sender,  # type: ignore[arg-type]
+        dead_letters=DeadLetterWriter(topics.dlq, sender, metrics),
+        metrics=metrics,
+        grace_seconds=1.0,
+        clock=lambda: now[0],
+        make_producer=NoProducer,  # type: ignore[arg-type]
+    )
+    processor.stores[2] = PartitionStore(tmp_path / "p2.sqlite", 2)
+    yield processor, sender, now
+    for store in processor.stores.values():
+        store.close()
+
+
+def _planned(**extra: Any) -> dict[str, Any]:
+    return {
+        "workflow_id": "w",
+        "name": "w",
+        "version": 1,
+        "priority": 5,
+        "actions": [{"index": 0, "type": "create_task", "params": {"title": "t"}}],
+        **extra,
+    }
+
+
+def _event(event_id: str, at: str = "2026-11-02T10:00:00Z") -> dict[str, Any]:
+    return {
+        "id": event_id,
+        "type": "order.created",
+        "source": "s",
+        "time": at,
+        "data": {"orderId": "o1"},
+    }
+
+
+def _handle(processor: StateProcessor, offset: int, request: dict[str, Any] | bytes) -> None:
+    value = request if isinstance(request, bytes) else orjson.dumps(request)
+    asyncio.run(processor.handle(Record("p.state-repartition", 2, offset, b"k", value, [], None)))
+
+
+def test_a_gate_runs_the_first_and_throttles_the_next_with_changelog_writes(setup: Any) -> None:
+    processor, sender, _ = setup
+    gate = {"kind": "throttle", "key": "o1", "limit": 1, "window": 3600.0}
+    _handle(processor, 5, {"op": "gate", "planned": _planned(gates=[gate]), "event": _event("a")})
+    _handle(processor, 6, {"op": "gate", "planned": _planned(gates=[gate]), "event": _event("b")})
+    assert len(sender.to("p.actions.tasks")) == 1
+    (change,) = sender.to("p.state-changelog")
+    assert change["partition"] == 2
+    assert change["key"] == b"throttle\x1fw\x1fo1"
+    assert change["headers"] == [("eventrules-input-offset", b"5")]
+    assert orjson.loads(change["value"])["value"]["kind"] == "throttle"
+    registry = processor.metrics.registry
+    labels = {"workflow": "w", "decision": "throttled"}
+    assert registry.get_sample_value("eventrules_state_decisions_total", labels) == 1
+
+
+def test_a_second_gate_is_asked_of_the_owner_of_its_key(setup: Any) -> None:
+    processor, sender, _ = setup
+    gates = [
+        {"kind": "dedupe", "key": "o1", "limit": 1, "window": 60.0},
+        {"kind": "throttle", "key": "p1", "limit": 1, "window": 60.0},
+    ]
+    _handle(processor, 1, {"op": "gate", "planned": _planned(gates=gates), "event": _event("a")})
+    (forwarded,) = sender.to("p.state-repartition")
+    assert forwarded["key"] == b"throttle\x1fw\x1fp1"
+    assert [g["kind"] for g in orjson.loads(forwarded["value"])["planned"]["gates"]] == ["throttle"]
+    assert sender.to("p.actions.tasks") == []
+
+
+def test_a_watch_fires_on_the_tick_after_its_deadline_and_an_answer_cancels_another(
+    setup: Any,
+) -> None:
+    processor, sender, now = setup
+    watch = {"expect": "payment.received", "match_on": "orderId", "within": 60.0}
+    start = 1_793_613_600.0  # 2026-11-02T10:00:00Z
+    now[0] = start
+    for offset, match in ((1, "o1"), (2, "o2")):
+        _handle(
+            processor,
+            offset,
+            {
+                "op": "watch",
+                "planned": _planned(absence=watch | {"match": match}),
+                "event": _event(f"order-{match}"),
+            },
+        )
+    _handle(
+        processor,
+        3,
+        {"op": "answer", "workflow_id": "w", "watch": watch | {"match": "o2"}, "at": start + 30},
+    )
+    processor._send_ticks()
+    assert processor._producer.produced == []  # nothing due yet  # type: ignore[attr-defined]
+    now[0] = start + 60.5  # past the deadline, not past the grace
+    processor._send_ticks()
+    assert processor._producer.produced == []  # type: ignore[attr-defined]
+    now[0] = start + 61
+    processor._send_ticks()
+    processor._send_ticks()  # one tick outstanding at a time
+    (tick,) = processor._producer.produced  # type: ignore[attr-defined]
+    assert (tick["topic"], tick["partition"]) == ("p.state-repartition", 2)
+    _handle(processor, 4, tick["value"])
+    runs = [orjson.loads(s["value"]) for s in sender.to("p.executions")]
+    assert [(r["trigger_event_id"], r["triggered_by"]) for r in runs] == [("order-o1", "timer")]
+
+
+def test_a_delay_fires_once_as_an_execution_named_after_its_action(setup: Any) -> None:
+    processor, sender, now = setup
+    request = {
+        "op": "delay",
+        "action_id": "x.1",
+        "execution_id": "x",
+        "due": 1010.0,
+        "planned": _planned(),
+        "event": _event("e"),
+    }
+    _handle(processor, 1, request)
+    _handle(processor, 2, request)  # replayed: the same timer
+    _handle(processor, 3, {"op": "tick"})
+    assert sender.to("p.actions.tasks") == []  # not early
+    now[0] = 1010.0
+    _handle(processor, 4, {"op": "tick"})
+    _handle(processor, 5, request)  # a replay after it fired cannot arm it again
+    now[0] = 2000.0
+    _handle(processor, 6, {"op": "tick"})
+    (task,) = sender.to("p.actions.tasks")
+    assert orjson.loads(task["value"])["action_id"] == "x.0"
+    (run,) = [orjson.loads(s["value"]) for s in sender.to("p.executions")]
+    assert (run["execution_id"], run["triggered_by"]) == ("x.1", "timer")
+
+
+@pytest.mark.parametrize(
+    "value",
+    [
+        b"not json",
+        b"[1]",
+        b'{"op": "explode"}',
+        b'{"op": "gate", "planned": {}}',
+        b'{"op": "delay", "action_id": "a", "due": "soon"}',
+    ],
+)
+def test_a_hostile_request_is_dead_lettered_and_the_next_one_handled(
+    setup: Any, value: bytes
+) -> None:
+    processor, sender, _ = setup
+    _handle(processor, 1, value)
+    (dead,) = sender.to("p.dlq")
+    assert dict(dead["headers"])["dlq.reason"] == b"bad_state_request"
+    _handle(processor, 2, {"op": "tick"})
+    assert len(sender.to("p.dlq")) == 1
