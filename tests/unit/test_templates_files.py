@@ -1,4 +1,5 @@
-"""The seed's five workflow templates validate and fire on their sample events."""
+"""The workflow templates (the seed's five, and the ones that show workflows with memory)
+validate and fire on their sample events."""
 
 from __future__ import annotations
 
@@ -16,6 +17,8 @@ NAMES = [
     "welcome-email",
     "vip-customer-tag",
     "abandoned-cart",
+    "low-stock-alert-throttled",
+    "review-request",
 ]
 
 
@@ -62,3 +65,28 @@ def test_low_stock_email_uses_the_seed_placeholder(catalog: TriggerCatalog) -> N
     assert planned.actions[0].params["body"] == (
         "Product Vitamin D3 1000 IU is low on stock (5 left)"
     )
+
+
+def test_the_memory_templates_show_absence_throttle_dedupe_and_delay(
+    catalog: TriggerCatalog,
+) -> None:
+    engine = Engine(catalog)
+    for name in ("abandoned-cart", "low-stock-alert-throttled", "review-request"):
+        for definition in load_workflows(TEMPLATES / "workflows" / f"{name}.yaml"):
+            engine.upsert(definition)
+    (cart,) = engine.plan(sample_event("abandoned-cart")).workflows
+    assert cart.absence is not None
+    assert (cart.absence.expect, cart.absence.match, cart.absence.within) == (
+        "order.created",
+        "cart-9",
+        86400.0,
+    )
+    order = sample_event("order-confirmation").model_copy(update={"data": {"cartId": "cart-9"}})
+    assert [a.workflow_id for a in engine.plan(order).answers] == ["abandoned-cart"]
+    (stock,) = engine.plan(sample_event("low-stock-alert-throttled")).workflows
+    assert [(g.kind, g.key, g.limit, g.window) for g in stock.gates] == [
+        ("throttle", "product-77", 1, 21600.0)
+    ]
+    (review,) = engine.plan(sample_event("review-request")).workflows
+    assert [(g.kind, g.key) for g in review.gates] == [("dedupe", "order-1001")]
+    assert review.actions[0].delay == 86400.0

@@ -1,6 +1,7 @@
 """The trigger catalog: the event types workflows may name, loaded from YAML.
 
-The built-in catalog is ``config/triggers.yaml`` (the seed's 26 events). Operators extend it
+The built-in catalog is ``config/triggers.yaml`` (the seed's 26 events, plus the cart events
+that the abandoned-cart absence workflow watches). Operators extend it
 with more files or directories of ``*.yaml`` in the same shape::
 
     triggers:

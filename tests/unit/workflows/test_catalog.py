@@ -10,10 +10,15 @@ from eventrules import TriggerCatalog, UnknownTriggerError
 from eventrules.errors import ConfigurationError
 
 
-def test_builtin_catalog_has_the_seed_26_triggers(catalog: TriggerCatalog) -> None:
-    assert len(catalog) == 26
-    groups = {trigger.group for trigger in catalog}
+def test_builtin_catalog_has_the_seed_26_triggers_and_the_cart_extension(
+    catalog: TriggerCatalog,
+) -> None:
+    assert len(catalog) == 28
+    seed = [trigger for trigger in catalog if trigger.group != "cart"]
+    assert len(seed) == 26
+    groups = {trigger.group for trigger in seed}
     assert groups == {"order", "user", "product", "prescription", "review", "payment", "scheduled"}
+    assert {t.name for t in catalog if t.group == "cart"} == {"cart.updated", "cart.emptied"}
     assert "product.low_stock" in catalog
     assert "scheduled.monthly" in catalog
 
@@ -29,7 +34,7 @@ def test_extra_file_and_directory_extend_the_catalog(tmp_path: Path) -> None:
     folder.mkdir()
     (folder / "a.yaml").write_text("triggers:\n  - name: loyalty.points_earned\n")
     catalog = TriggerCatalog.load(extra, folder)
-    assert len(catalog) == 28
+    assert len(catalog) == 30
     assert catalog.require("subscription.renewed").group == "subscription"
     assert catalog.require("order.created").description == "Overridden"
     assert "loyalty.points_earned" in catalog
