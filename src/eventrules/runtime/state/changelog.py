@@ -168,7 +168,7 @@ def _read(
     while position < high:
         if time.monotonic() > deadline:
             raise KafkaError(f"timed out restoring {changelog}[{partition}] at {position}/{high}")
-        for message in consumer.consume(_CHUNK, 0.5):
+        for message in consumer.consume(_CHUNK, 0.1):
             error = message.error()
             if error is not None:
                 if error.code() != error._PARTITION_EOF:
