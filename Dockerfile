@@ -25,8 +25,11 @@ RUN pip install --no-deps . && rm -rf src topics config kafka
 
 # The worker keeps no state on disk (Kafka holds it all), so the root filesystem can be read-only.
 RUN useradd --system --uid 10001 --no-create-home --home-dir /app eventrules
+# /tmp is the one writable folder (an emptyDir in the chart): state stores kept there survive a
+# container restart, so a restarted worker reads only the tail of the state changelog.
 ENV EVENTRULES_WEB_HOST=0.0.0.0 \
-    EVENTRULES_WEB_PORT=6066
+    EVENTRULES_WEB_PORT=6066 \
+    EVENTRULES_STATE_DIR=/tmp/eventrules-state
 
 USER 10001
 EXPOSE 6066

@@ -303,6 +303,11 @@ class StateProcessor:
                 continue
             planned = PlannedWorkflow.from_dict(due.run["planned"])
             event = event_from_json(due.run["event"])
+            current = self.runner.engine.get(planned.workflow_id)
+            if due.kind == "absence" and (current is None or not current.enabled):
+                # a watch of a workflow deleted or disabled since: it starts no run
+                log.info("absence of %s for %s dropped: not live", planned.workflow_id, event.id)
+                continue
             if due.kind == "delay":
                 await self.runner.execute(
                     planned,

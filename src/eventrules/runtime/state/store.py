@@ -193,29 +193,23 @@ class PartitionStore:
         self.rewind(-1)
 
     def _apply(self, rows: Iterable[StoreWrite]) -> None:
-        upserts = []
-        deletes = []
-        for key, value, due in rows:
-            if value is None:
-                deletes.append((key,))
-            else:
-                upserts.append((key, encode_entry(value, due), due))
+        self._write_rows(
+            (key, encode_entry(value, due) if value is not None else None, due)
+            for key, value, due in rows
+        )
+
+    def _write_rows(self, rows: Iterable[tuple[str, bytes | None, float | None]]) -> None:
+        """One transaction; only each key's last row counts, so deletes and upserts batch."""
+        last: dict[str, tuple[bytes | None, float | None]] = {}
+        for key, raw, due in rows:
+            last[key] = (raw, due)
+        deletes = [(key,) for key, (raw, _) in last.items() if raw is None]
+        upserts = [(key, raw, due) for key, (raw, due) in last.items() if raw is not None]
         db = self._db
         db.execute("BEGIN")
         try:
-            # in order: a key written then deleted (or the reverse) in one flush ends right
-            if deletes and upserts:
-                for key, value, due in rows:
-                    if value is None:
-                        db.execute("DELETE FROM entries WHERE key = ?", (key,))
-                    else:
-                        db.execute(
-                            "INSERT OR REPLACE INTO entries VALUES (?, ?, ?)",
-                            (key, encode_entry(value, due), due),
-                        )
-            else:
-                db.executemany("DELETE FROM entries WHERE key = ?", deletes)
-                db.executemany("INSERT OR REPLACE INTO entries VALUES (?, ?, ?)", upserts)
+            db.executemany("DELETE FROM entries WHERE key = ?", deletes)
+            db.executemany("INSERT OR REPLACE INTO entries VALUES (?, ?, ?)", upserts)
             db.execute("COMMIT")
         except BaseException:
             db.execute("ROLLBACK")
@@ -226,20 +220,7 @@ class PartitionStore:
     def restore_rows(self, rows: list[tuple[str, bytes | None, float | None]]) -> None:
         """Apply changelog records as they are (value bytes as the changelog holds them)."""
         with self._lock:
-            db = self._db
-            db.execute("BEGIN")
-            try:
-                for key, raw, due in rows:
-                    if raw is None:
-                        db.execute("DELETE FROM entries WHERE key = ?", (key,))
-                    else:
-                        db.execute(
-                            "INSERT OR REPLACE INTO entries VALUES (?, ?, ?)", (key, raw, due)
-                        )
-                db.execute("COMMIT")
-            except BaseException:
-                db.execute("ROLLBACK")
-                raise
+            self._write_rows(rows)
 
     def clear(self) -> None:
         with self._lock:

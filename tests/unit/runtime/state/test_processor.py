@@ -13,6 +13,7 @@ import pytest
 
 from eventrules.kafka.records import Record
 from eventrules.metrics import Metrics
+from eventrules.models.workflows import parse_workflow
 from eventrules.runtime.deadletters import DeadLetterWriter
 from eventrules.runtime.runner import WorkflowRunner
 from eventrules.runtime.state.processor import StateProcessor
@@ -145,16 +146,32 @@ def test_a_watch_fires_on_the_tick_after_its_deadline_and_an_answer_cancels_anot
     setup: Any,
 ) -> None:
     processor, sender, now = setup
+    processor.runner.engine.upsert(
+        parse_workflow(
+            {
+                "id": "w",
+                "name": "w",
+                "created_by": "t",
+                "absence": {
+                    "after": "order.created",
+                    "expect": "payment.received",
+                    "match_on": "orderId",
+                    "within": "1m",
+                },
+                "actions": [{"type": "create_task", "title": "t"}],
+            }
+        )
+    )
     watch = {"expect": "payment.received", "match_on": "orderId", "within": 60.0}
     start = 1_793_613_600.0  # 2026-11-02T10:00:00Z
     now[0] = start
-    for offset, match in ((1, "o1"), (2, "o2")):
+    for offset, match, workflow_id in ((1, "o1", "w"), (2, "o2", "w"), (3, "o3", "gone")):
         _handle(
             processor,
             offset,
             {
                 "op": "watch",
-                "planned": _planned(absence=watch | {"match": match}),
+                "planned": _planned(absence=watch | {"match": match}, workflow_id=workflow_id),
                 "event": _event(f"order-{match}"),
             },
         )
@@ -174,6 +191,7 @@ def test_a_watch_fires_on_the_tick_after_its_deadline_and_an_answer_cancels_anot
     (tick,) = processor._producer.produced  # type: ignore[attr-defined]
     assert (tick["topic"], tick["partition"]) == ("p.state-repartition", 2)
     _handle(processor, 4, tick["value"])
+    # o2 was answered in time; o3's workflow is no longer live
     runs = [orjson.loads(s["value"]) for s in sender.to("p.executions")]
     assert [(r["trigger_event_id"], r["triggered_by"]) for r in runs] == [("order-o1", "timer")]
 
