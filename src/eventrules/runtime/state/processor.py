@@ -283,9 +283,7 @@ class StateProcessor:
             now=now,
             execution_id=run_id,
         )
-        self.metrics.child(
-            self.metrics.state_decisions, planned.workflow_id, admission.decision
-        ).inc()
+        self.metrics.count(self.metrics.state_decisions, planned.workflow_id, admission.decision)
         if not admission.runs:
             log.info("%s for %s: %s", planned.workflow_id, event.id, admission.reason)
             return
@@ -298,7 +296,7 @@ class StateProcessor:
     async def _fire_due(self, view: _View, now: float) -> None:
         for key, value in view.store.due(now, _TIMERS_PER_TICK):
             due = on_due(view, key, value, now=now)
-            self.metrics.child(self.metrics.state_timers_fired, due.kind).inc()
+            self.metrics.count(self.metrics.state_timers_fired, due.kind)
             if due.run is None:
                 continue
             planned = PlannedWorkflow.from_dict(due.run["planned"])

@@ -124,6 +124,7 @@ def test_a_gate_runs_the_first_and_throttles_the_next_with_changelog_writes(setu
     assert change["key"] == b"throttle\x1fw\x1fo1"
     assert change["headers"] == [("eventrules-input-offset", b"5")]
     assert orjson.loads(change["value"])["value"]["kind"] == "throttle"
+    processor.metrics.apply_counts()  # as the stream does after each batch
     registry = processor.metrics.registry
     labels = {"workflow": "w", "decision": "throttled"}
     assert registry.get_sample_value("eventrules_state_decisions_total", labels) == 1
