@@ -29,8 +29,8 @@ def test_config_as_code_round_trip(
 ) -> None:
     # The whole templates folder applies: the sample events are skipped, not errors.
     applied = cli_ok(runner, "config", "apply", "-f", str(TEMPLATES), "--yes", "--as", "ops")
-    assert "published 9 change(s)" in applied
-    assert applied.count("skipped") == 5
+    assert "published 11 change(s)" in applied
+    assert applied.count("skipped") == 7
     worker = deployment.start_worker()
     worker.wait_ready()
     assert _low_stock(deployment, "e-1")["workflow_version"] == 1
@@ -49,7 +49,7 @@ def test_config_as_code_round_trip(
 
     # export -> apply changes nothing.
     exported = tmp_path / "exported"
-    assert "exported 9 definition(s)" in cli_ok(runner, "config", "export", "-o", str(exported))
+    assert "exported 11 definition(s)" in cli_ok(runner, "config", "export", "-o", str(exported))
     assert "nothing to change" in cli_ok(runner, "config", "apply", "-f", str(exported), "--yes")
     stdout_export = tmp_path / "all.yaml"
     stdout_export.write_text(cli_ok(runner, "config", "export"))
@@ -83,9 +83,9 @@ def test_config_as_code_round_trip(
 
     # prune: only the changed workflow stays; everything else becomes a tombstone.
     pruned = cli_ok(runner, "config", "apply", "-f", str(changed), "--prune", "--yes")
-    assert "published 8 change(s)" in pruned
+    assert "published 10 change(s)" in pruned
     records = deployment.read(
-        "config", until=lambda found: sum(1 for r in found if r.value() is None) >= 8
+        "config", until=lambda found: sum(1 for r in found if r.value() is None) >= 10
     )
     tombstones = {r.key() for r in records if r.value() is None}
     assert b"rule:bulk-order-discount" in tombstones

@@ -330,3 +330,53 @@ def test_absence_fires_without_the_payment_and_not_with_it_even_from_another_wor
         ("unpaid-order", "timer", "order.created")
     ]
     assert runs[0]["event"]["data"] == {"orderId": "unpaid", "total": 7}
+
+
+def test_in_exactly_once_mode_state_outputs_and_timers_commit_together(
+    deployment: Deployment,
+) -> None:
+    deployment.publish_definition(
+        _workflow(
+            "throttled-eos",
+            "product.low_stock",
+            [
+                {
+                    "type": "send_email",
+                    "to": "ops@example.com",
+                    "subject": "{{ productId }}",
+                    "body": "low",
+                },
+                {"type": "create_task", "title": "recount {{ productId }}", "delay": "3s"},
+            ],
+            throttle={"key": "{{ productId }}", "limit": 1, "per": "1h"},
+        )
+    )
+    worker = deployment.start_worker(EVENTRULES_PROCESSING_GUARANTEE="exactly_once")
+    worker.wait_ready()
+    now = datetime.now(UTC)
+    for minutes in (0, 5, 61):
+        deployment.produce(
+            "events.products",
+            _event("product.low_stock", {"productId": "p1"}, now + timedelta(minutes=minutes)),
+            key=b"p1",
+        )
+    # read_committed (the harness's reader): only committed transactions are seen
+    emails = deployment.read_json("actions.email", until=lambda r: len(r) >= 2)
+    tasks = deployment.read_json("actions.tasks", until=lambda r: len(r) >= 1, timeout=60)
+    assert [task["params"]["title"] for task in tasks] == ["recount p1"]
+    assert len(emails) == 2
+
+    def kinds(records: list[Any]) -> set[str]:
+        return {orjson.loads(r.value())["value"]["kind"] for r in records if r.value() is not None}
+
+    # the timer's state change (a marker that it fired) committed with its output
+    changelog = deployment.read(
+        "state-changelog", until=lambda r: {"throttle", "delay", "fired"} <= kinds(r)
+    )
+    assert len([r for r in changelog if r.key().startswith(b"throttle")]) == 2
+    assert (
+        worker.metric(
+            "eventrules_state_decisions_total", workflow="throttled-eos", decision="throttled"
+        )
+        == 1
+    )

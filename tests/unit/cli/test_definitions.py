@@ -26,7 +26,7 @@ def test_validate_accepts_the_templates() -> None:
     files = sorted(str(p) for p in (TEMPLATES / "workflows").glob("*.yaml"))
     code, output = run("validate", *files)
     assert code == 0, output
-    assert "5 definition(s) valid" in output
+    assert "7 definition(s) valid" in output
     assert "vip-customer-tag" in output
 
 

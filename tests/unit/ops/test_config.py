@@ -38,8 +38,8 @@ actions: [{type: block, reason: too small}]
 def test_the_templates_folder_applies_and_skips_the_sample_events() -> None:
     skipped: list[str] = []
     definitions = collect_definitions([TEMPLATES], skipped=skipped)
-    assert sorted(d.kind for d in definitions) == ["rule"] * 4 + ["workflow"] * 5
-    assert len(skipped) == 5
+    assert sorted(d.kind for d in definitions) == ["rule"] * 4 + ["workflow"] * 7
+    assert len(skipped) == 7
     assert all("/events/" in source for source in skipped)
 
 
