@@ -13,7 +13,7 @@ import json
 import types
 import typing
 from collections.abc import Iterable
-from datetime import datetime
+from datetime import datetime, timedelta
 from decimal import Decimal
 from typing import Any, Literal
 
@@ -25,6 +25,7 @@ from pydantic_core import PydanticUndefined
 from eventrules.conditions import Compare
 from eventrules.errors import ConfigurationError
 from eventrules.models.actions import BUILTIN_ACTIONS, ActionBase, action_type_name
+from eventrules.models.memory import Absence, Dedupe, Throttle
 from eventrules.models.workflows import Workflow
 from eventrules.rules.models import Rule
 
@@ -38,7 +39,10 @@ _SCALARS: dict[Any, str] = {
     bool: "boolean",
     datetime: "time (RFC 3339 with offset)",
     AwareDatetime: "time (RFC 3339 with offset)",
+    timedelta: "duration (`30s`, `15m`, `6h`, `1h30m`, `2d`)",
 }
+# The blocks a workflow field holds, each with a table of its own below the workflow's.
+_BLOCKS: dict[str, type[BaseModel]] = {"throttle": Throttle, "dedupe": Dedupe, "absence": Absence}
 
 _HEADER = """\
 # Definition reference
@@ -77,6 +81,8 @@ def _type(annotation: Any) -> str:
         kept = [arg for arg in args if arg is not type(None)]
         rendered = " or ".join(_type(arg) for arg in kept)
         return f"{rendered} or null" if len(kept) < len(args) else rendered
+    if isinstance(annotation, type) and annotation in _BLOCKS.values():
+        return f"object (`{annotation.__name__.lower()}` below)"
     if origin is list:
         return f"list of {_type(args[0])}"
     if origin is dict:
@@ -144,6 +150,14 @@ def render_reference(action_classes: Iterable[type[ActionBase]] = BUILTIN_ACTION
         _HEADER,
         "## Workflows (`kind: workflow`)\n",
         _table(columns, _rows(Workflow)),
+    ]
+    for name, block in _BLOCKS.items():
+        parts += [
+            f"\n### `{name}`\n",
+            _summary(block) + " See [memory.md](memory.md).\n",
+            _table(columns, _rows(block)),
+        ]
+    parts += [
         "\n## Rules (`kind: rule`)\n",
         "Rule types, decision policies and rule actions: [rules.md](rules.md).\n",
         _table(columns, _rows(Rule)),

@@ -44,8 +44,11 @@ class ActionBase(BaseModel):
     model_config = ConfigDict(frozen=True, extra="forbid")
 
     type: str
-    # Run this action that long after the workflow's event (durable; see docs/memory.md).
-    delay: Duration | None = None
+    delay: Duration | None = Field(
+        default=None,
+        description="Run this action that long after the event, from a durable timer "
+        "(docs/memory.md); none: at once.",
+    )
     untemplated: ClassVar[frozenset[str]] = frozenset({"type"})
 
 

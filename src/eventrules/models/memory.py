@@ -82,26 +82,33 @@ class _Block(BaseModel):
 class Throttle(_Block):
     """At most ``limit`` runs per rendered ``key`` in any window of length ``per``."""
 
-    key: str = Field(min_length=1, description='a template, e.g. "{{ productId }}"')
-    limit: int = Field(default=1, ge=1, le=10_000)
-    per: Duration
+    key: str = Field(
+        min_length=1, description='What is counted: a template, e.g. `"{{ productId }}"`.'
+    )
+    limit: int = Field(default=1, ge=1, le=10_000, description="Runs allowed per window.")
+    per: Duration = Field(description="The window's length.")
 
 
 class Dedupe(_Block):
     """One run per rendered ``key`` within ``within`` of the first; later ones are duplicates."""
 
-    key: str = Field(min_length=1, description='a template, e.g. "{{ orderId }}"')
-    within: Duration
+    key: str = Field(
+        min_length=1, description='What identifies a duplicate: a template, e.g. `"{{ orderId }}"`.'
+    )
+    within: Duration = Field(description="How long after the first run a key is a duplicate.")
 
 
 class Absence(_Block):
     """Fires with the ``after`` event when no ``expect`` event with the same ``match_on`` value
     follows within ``within``."""
 
-    after: str = Field(min_length=1)
-    expect: str = Field(min_length=1)
-    match_on: str = Field(min_length=1, description="a dotted path into both events' data")
-    within: Duration
+    after: str = Field(min_length=1, description="The event type that starts the wait.")
+    expect: str = Field(min_length=1, description="The event type that ends it.")
+    match_on: str = Field(
+        min_length=1,
+        description="Dotted path into both events' data whose values must be equal.",
+    )
+    within: Duration = Field(description="How long to wait before running.")
 
     @field_validator("match_on")
     @classmethod

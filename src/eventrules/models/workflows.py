@@ -90,7 +90,9 @@ class Workflow(BaseModel):
     name: str = Field(min_length=1, description="Human-readable name.")
     description: str = Field(default="", description="What it is for.")
     trigger: str = Field(
-        min_length=1, description="Event type that triggers it, from the trigger catalog."
+        min_length=1,
+        description="Event type that triggers it, from the trigger catalog (an absence "
+        "workflow's is `absence.after`, and may be left out).",
     )
     conditions: ConditionField = Field(
         default=None,
@@ -112,8 +114,7 @@ class Workflow(BaseModel):
     # one run per key within a window, or a run when an expected follow-up event never came.
     throttle: Throttle | None = Field(
         default=None,
-        description="At most `limit` runs per rendered `key` in any window `per` "
-        "(docs/memory.md).",
+        description="At most `limit` runs per rendered `key` in any window `per` (docs/memory.md).",
     )
     dedupe: Dedupe | None = Field(
         default=None,

@@ -102,7 +102,13 @@ class TracedWorkflowRunner(WorkflowRunner):
             return plan
 
     async def execute(
-        self, planned: PlannedWorkflow, event: Event, triggered_by: TriggeredBy
+        self,
+        planned: PlannedWorkflow,
+        event: Event,
+        triggered_by: TriggeredBy,
+        *,
+        run_id: str | None = None,
+        record_id: str | None = None,
     ) -> dict[str, Any]:
         with self.tracer.start_as_current_span(
             f"workflow {planned.workflow_id}",
@@ -113,7 +119,9 @@ class TracedWorkflowRunner(WorkflowRunner):
                 "cloudevents.event_id": event.id,
             },
         ) as span:
-            record = await super().execute(planned, event, triggered_by)
+            record = await super().execute(
+                planned, event, triggered_by, run_id=run_id, record_id=record_id
+            )
             span.set_attribute("eventrules.execution_id", record["execution_id"])
             span.set_attribute("eventrules.status", record["status"])
             if record["status"] != "success":
