@@ -18,11 +18,13 @@ from opentelemetry.trace import SpanKind, StatusCode
 from eventrules.actions.webhook import WebhookExecutor
 from eventrules.kafka.records import Record
 from eventrules.metrics import Metrics
+from eventrules.models.events import Event
 from eventrules.models.executions import ExecutionRecord
 from eventrules.models.workflows import parse_workflow
 from eventrules.runtime.traced_runner import TracedWorkflowRunner
 from eventrules.settings import TopicNames
 from eventrules.workflows.engine import Engine
+from eventrules.workflows.plan import PlannedWorkflow, RenderedAction
 
 PRODUCER_TRACE = "0af7651916cd43dd8448eb211c80319c"
 PRODUCER_SPAN = "b7ad6b7169203331"
@@ -230,3 +232,32 @@ def test_a_poison_event_is_an_error_span() -> None:
     assert process.attributes is not None
     assert process.attributes["eventrules.dead_letter.reason"] == "not_json"
     assert [topic for topic, *_ in sender.sent] == ["p.dlq"]
+
+
+def test_a_timer_run_keeps_its_ids_when_traced() -> None:
+    """The state stream runs a delayed action under the original run's id and records it as an
+    execution of its own: the traced runner passes both through."""
+    exporter = InMemorySpanExporter()
+    provider = TracerProvider()
+    provider.add_span_processor(SimpleSpanProcessor(exporter))
+    engine = Engine()
+    sender = Collect()
+    runner = TracedWorkflowRunner(
+        engine,
+        tracer=provider.get_tracer("t"),
+        topics=TopicNames("p."),
+        sender=sender,
+        metrics=Metrics.create(),
+    )
+    planned = PlannedWorkflow("w", "w", 1, 5, (RenderedAction(1, "create_task", {"title": "t"}),))
+    event = Event.model_validate(
+        {"id": "e", "type": "order.created", "time": "2026-11-02T10:00:00Z", "data": {}}
+    )
+    record = asyncio.run(
+        runner.execute(planned, event, "timer", run_id="run-1", record_id="run-1.1")
+    )
+    assert record["execution_id"] == "run-1.1"
+    assert record["actions"][0]["action_id"] == "run-1.1"
+    (workflow_span,) = [s for s in exporter.get_finished_spans() if s.name == "workflow w"]
+    assert (workflow_span.attributes or {})["eventrules.triggered_by"] == "timer"
+    provider.shutdown()
