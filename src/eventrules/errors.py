@@ -24,6 +24,7 @@ The tree::
     ├── OperationError             an operation over the topics cannot be done as asked
     │   └── NotFoundError          what it names is not there (a definition, an execution)
     ├── InputError                 a console form field or query parameter is unusable (carries it)
+    ├── StateStoreError            a state store cannot serve a record (none held for its partition)
     └── KafkaError                 talking to the broker failed
         ├── BrokerUnavailableError no broker answered in time
         ├── OutputRejectedError    the producer refused an output (carries the topic, permanent)
@@ -56,6 +57,7 @@ __all__ = [
     "RuleEvaluationError",
     "RuleRequestError",
     "SignatureError",
+    "StateStoreError",
     "TemplateError",
     "TemplateLimitError",
     "TopicError",
@@ -223,6 +225,10 @@ class InputError(EventRulesError):
     def __init__(self, field: str, message: str) -> None:
         self.field = field
         super().__init__(f"{field}: {message}")
+
+
+class StateStoreError(EventRulesError):
+    """A state store cannot serve a record (the partition holds none here)."""
 
 
 class KafkaError(EventRulesError):

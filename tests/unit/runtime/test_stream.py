@@ -10,7 +10,7 @@ from collections.abc import Collection
 from typing import Any
 
 import pytest
-from confluent_kafka import KafkaError, TopicPartition
+from confluent_kafka import KafkaError, KafkaException, TopicPartition
 
 from eventrules.errors import PoisonEventError
 from eventrules.kafka.records import Record
@@ -335,3 +335,75 @@ def test_a_failed_transaction_is_finished_aborted_or_its_producer_replaced() -> 
     assert step(KafkaError(KafkaError._CONFLICT)) == "finish"
     assert step(KafkaError(KafkaError._FAIL, txn_requires_abort=True)) == "abort"
     assert step(KafkaError(KafkaError.INVALID_TXN_STATE)) == "abort"
+
+
+class Listener:
+    """Records what the stream tells a partition listener (the state stores)."""
+
+    def __init__(self) -> None:
+        self.calls: list[tuple[str, Any]] = []
+
+    def assigned(self, consumer: Any, partitions: list[TopicPartition]) -> None:
+        self.calls.append(("assigned", sorted((tp.topic, tp.partition) for tp in partitions)))
+
+    def revoked(self, partitions: list[TopicPartition]) -> None:
+        self.calls.append(("revoked", sorted((tp.topic, tp.partition) for tp in partitions)))
+
+    def committed(self, offsets: dict[tuple[str, int], int]) -> None:
+        self.calls.append(("committed", offsets))
+
+    def rewound(self, offsets: dict[tuple[str, int], int]) -> None:
+        self.calls.append(("rewound", offsets))
+
+
+def test_the_listener_hears_of_commits_and_of_rewinds_of_failed_deliveries() -> None:
+    listener = Listener()
+    loop, producer, consumer = make_loop(listener=listener)
+    loop._on_assign(consumer, [TopicPartition("events", 0)])
+    asyncio.run(loop._process(batch((0, 1), (0, 2))))
+    producer.deliver()
+    asyncio.run(loop._after_batch())
+    asyncio.run(loop._process(batch((0, 3))))
+    producer.deliver(fail={0})
+    asyncio.run(loop._after_batch())
+    loop._on_revoke(consumer, [TopicPartition("events", 0)])
+    assert listener.calls == [
+        ("assigned", [("events", 0)]),
+        ("committed", {("events", 0): 3}),
+        ("rewound", {("events", 0): 3}),
+        ("revoked", [("events", 0)]),
+    ]
+
+
+def test_a_careful_record_handled_but_not_committed_is_rewound_for_the_listener() -> None:
+    listener = Listener()
+    loop, _, consumer = make_loop(listener=listener, crash_window=5)
+    consumer.marks[("events", 0)] = (5, run_mark("a-worker-that-died"))
+    loop._on_assign(consumer, [TopicPartition("events", 0)])
+    commit = consumer.commit
+
+    def refuse_the_commit_after_it(offsets: list[TopicPartition], asynchronous: bool) -> None:
+        if offsets[0].offset == 6:
+            raise KafkaException(KafkaError(KafkaError._TRANSPORT))
+        commit(offsets, asynchronous)
+
+    consumer.commit = refuse_the_commit_after_it  # type: ignore[method-assign]
+    # 5 is handled and delivered, but its commit fails: it comes again, so do its writes
+    asyncio.run(loop._process(batch((0, 5), (0, 6))))
+    assert listener.calls[1:] == [("rewound", {("events", 0): 5})]
+    assert consumer.seeks[-1] == ("events", 0, 5)
+
+
+def test_after_a_failed_transaction_the_listener_follows_the_committed_offsets() -> None:
+    listener = Listener()
+    loop, _, consumer = make_loop(listener=listener, exactly_once=True)
+    consumer.marks[("events", 0)] = (12, run_mark(loop.owner))  # its commit went through
+    loop._resync = True  # what a failed transaction leaves
+    assert loop._transactions_ready() is False, "the batch in hand is read again"
+    assert loop._resync is False
+    # what came before the committed offsets is kept; after them it is handled again
+    assert listener.calls == [
+        ("committed", {("events", 0): 12}),
+        ("rewound", {("events", 0): 12, ("events", 1): -2}),
+    ]
+    assert sorted(consumer.seeks) == [("events", 0, 12), ("events", 1, -2)]

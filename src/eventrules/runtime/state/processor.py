@@ -35,6 +35,7 @@ import orjson
 from confluent_kafka import Consumer, Producer, TopicPartition
 from pydantic import ValidationError
 
+from eventrules.errors import StateStoreError
 from eventrules.kafka.clients import producer_config, watermarks
 from eventrules.kafka.records import Record
 from eventrules.kafka.sender import KafkaSender
@@ -47,6 +48,7 @@ from eventrules.runtime.state.router import StateRouter, event_from_json
 from eventrules.runtime.state.store import PartitionStore, encode_entry
 from eventrules.workflows.memory import (
     AbsenceWatch,
+    Due,
     admit,
     answer,
     due_action,
@@ -64,6 +66,17 @@ Partition = tuple[str, int]
 _TIMERS_PER_TICK = 500
 # A tick not seen back within this long is sent again (its writer may have been replaced).
 _TICK_RESEND_SECONDS = 5.0
+# What a request that is not one raises while it is read and decided.
+_BAD_REQUEST = (orjson.JSONDecodeError, TypeError, KeyError, ValueError, ValidationError)
+
+
+def _timer_request(due: Due) -> dict[str, Any]:
+    """The request a failed timer's dead letter holds: the delay request that armed it, or the
+    watch that an unanswered absence started (replayed, it watches again and fires at once)."""
+    run = due.run or {}
+    if due.kind == "delay":
+        return run
+    return {"op": "watch", "planned": run.get("planned"), "event": run.get("event")}
 
 
 class _View:
@@ -210,19 +223,26 @@ class StateProcessor:
     # the stream's handler -----------------------------------------------------------------
 
     async def handle(self, record: Record) -> None:
+        """Decide one request over its partition's store. A request that is not one is
+        dead-lettered (``bad_state_request``); anything else it raises goes to the stream, which
+        dead-letters it like any record (its writes so far are kept: its actions went out)."""
         store = self.stores.get(record.partition)
-        if store is None:  # not restored here: the partition's owner handles it
-            log.warning("state %d: record at %d without a store", record.partition, record.offset)
-            return
+        if store is None:  # the stream assigns (and so restores) before it hands a record over
+            raise StateStoreError(f"state {record.partition}: no store for {record.offset}")
         view = _View(store, record.offset)
         try:
             request = orjson.loads(record.value or b"null")
             if not isinstance(request, dict):
                 raise TypeError("a state request must be a JSON object")
-            await self._decide(request, view, record.partition)
-        except (orjson.JSONDecodeError, TypeError, KeyError, ValueError, ValidationError) as exc:
+            await self._decide(request, view, record)
+        except _BAD_REQUEST as exc:
             await self.dead_letters(record, "bad_state_request", f"{type(exc).__name__}: {exc}")
         finally:
+            await self._log_changes(view, record)
+
+    async def _log_changes(self, view: _View, record: Record) -> None:
+        """Send the writes of ``record`` to the changelog (they join its batch)."""
+        try:
             for key, value, due in view.changes:
                 await self.sender.send(
                     self.changelog_topic,
@@ -231,13 +251,17 @@ class StateProcessor:
                     changelog_headers(record.offset),
                     partition=record.partition,
                 )
+        except Exception:
+            # a write the changelog refused is not kept either: the store follows its changelog
+            view.store.rewind(record.offset)
+            raise
 
-    async def _decide(self, request: dict[str, Any], view: _View, partition: int) -> None:
+    async def _decide(self, request: dict[str, Any], view: _View, record: Record) -> None:
         op = request.get("op")
         now = self.clock()
         if op == "tick":
-            self._ticks.pop(partition, None)
-            await self._fire_due(view, now)
+            self._ticks.pop(record.partition, None)
+            await self._fire_due(view, now, record)
         elif op == "gate":
             await self._gate(request, view, now)
         elif op == "watch":
@@ -293,29 +317,43 @@ class StateProcessor:
         else:
             await self.runner.execute(dataclasses.replace(planned, gates=()), event, "event")
 
-    async def _fire_due(self, view: _View, now: float) -> None:
+    async def _fire_due(self, view: _View, now: float, tick: Record) -> None:
         for key, value in view.store.due(now, _TIMERS_PER_TICK):
             due = on_due(view, key, value, now=now)
             self.metrics.count(self.metrics.state_timers_fired, due.kind)
             if due.run is None:
                 continue
-            planned = PlannedWorkflow.from_dict(due.run["planned"])
-            event = event_from_json(due.run["event"])
-            current = self.runner.engine.get(planned.workflow_id)
-            if due.kind == "absence" and (current is None or not current.enabled):
-                # a watch of a workflow deleted or disabled since: it starts no run
-                log.info("absence of %s for %s dropped: not live", planned.workflow_id, event.id)
-                continue
-            if due.kind == "delay":
-                await self.runner.execute(
-                    planned,
-                    event,
-                    "timer",
-                    run_id=str(due.run["execution_id"]),
-                    record_id=str(due.run["action_id"]),
-                )
-            else:
-                await self.runner.execute(planned, event, "timer")
+            try:
+                await self._run_timer(due)
+            except Exception as exc:  # one timer that fails must not stop the others of the tick
+                log.exception("state %d: timer %r failed; dead-lettered", tick.partition, key)
+                letter = tick._replace(key=key.encode(), value=orjson.dumps(_timer_request(due)))
+                if isinstance(exc, _BAD_REQUEST):
+                    await self.dead_letters(
+                        letter, "bad_state_request", f"{type(exc).__name__}: {exc}"
+                    )
+                else:
+                    await self.dead_letters.failed(letter, exc)
+
+    async def _run_timer(self, due: Due) -> None:
+        run = due.run or {}
+        planned = PlannedWorkflow.from_dict(run["planned"])
+        event = event_from_json(run["event"])
+        current = self.runner.engine.get(planned.workflow_id)
+        if due.kind == "absence" and (current is None or not current.enabled):
+            # a watch of a workflow deleted or disabled since: it starts no run
+            log.info("absence of %s for %s dropped: not live", planned.workflow_id, event.id)
+            return
+        if due.kind == "delay":
+            await self.runner.execute(
+                planned,
+                event,
+                "timer",
+                run_id=str(run["execution_id"]),
+                record_id=str(run["action_id"]),
+            )
+        else:
+            await self.runner.execute(planned, event, "timer")
 
     # the timer service --------------------------------------------------------------------
 

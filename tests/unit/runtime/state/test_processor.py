@@ -8,13 +8,17 @@ from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
+import httpx
 import orjson
 import pytest
 
+from eventrules.actions.webhook import WebhookExecutor
+from eventrules.errors import OutputRejectedError, StateStoreError
 from eventrules.kafka.records import Record
 from eventrules.metrics import Metrics
 from eventrules.models.workflows import parse_workflow
 from eventrules.runtime.deadletters import DeadLetterWriter
+from eventrules.runtime.retries import RetryQueue
 from eventrules.runtime.runner import WorkflowRunner
 from eventrules.runtime.state.processor import StateProcessor
 from eventrules.runtime.state.router import StateRouter
@@ -241,3 +245,156 @@ def test_a_hostile_request_is_dead_lettered_and_the_next_one_handled(
     assert dict(dead["headers"])["dlq.reason"] == b"bad_state_request"
     _handle(processor, 2, {"op": "tick"})
     assert len(sender.to("p.dlq")) == 1
+
+
+class Refusing(Collect):
+    """A sender whose producer refuses, at once, what goes to ``topic`` (as librdkafka does
+    with a record over message.max.bytes)."""
+
+    def __init__(self, topic: str) -> None:
+        super().__init__()
+        self.topic = topic
+
+    async def send(
+        self,
+        topic: str,
+        key: bytes | None,
+        value: bytes | None,
+        headers: Any = None,
+        *,
+        partition: int | None = None,
+    ) -> None:
+        if topic == self.topic:
+            raise OutputRejectedError(f"{topic}: too large", topic=topic, permanent=True)
+        await super().send(topic, key, value, headers, partition=partition)
+
+
+def _delay(action_id: str, planned: dict[str, Any], due: float = 1010.0) -> dict[str, Any]:
+    return {
+        "op": "delay",
+        "action_id": action_id,
+        "execution_id": action_id.split(".", maxsplit=1)[0],
+        "due": due,
+        "planned": planned,
+        "event": _event(action_id),
+    }
+
+
+def test_a_timer_that_fails_is_dead_lettered_with_its_request_and_the_others_fire(
+    setup: Any,
+) -> None:
+    processor, sender, now = setup
+    broken = _delay("x.1", {"workflow_id": "w"})  # its run cannot be read back
+    _handle(processor, 1, broken)
+    _handle(processor, 2, _delay("y.1", _planned()))
+    now[0] = 1010.0
+    _handle(processor, 3, {"op": "tick"})
+    (dead,) = sender.to("p.dlq")
+    assert dead["key"] == b"delay\x1fx.1"
+    assert orjson.loads(dead["value"]) == broken, "the letter holds the timer's request"
+    headers = dict(dead["headers"])
+    assert headers["dlq.reason"] == b"bad_state_request"
+    assert headers["dlq.source.offset"] == b"3"
+    (task,) = sender.to("p.actions.tasks")
+    assert orjson.loads(task["value"])["execution_id"] == "y"
+    now[0] = 2000.0
+    _handle(processor, 4, {"op": "tick"})
+    assert len(sender.to("p.dlq")) == 1, "the failed timer was consumed, not tried again"
+
+
+def test_a_timer_whose_run_is_refused_is_dead_lettered_as_its_output_was(
+    tmp_path: Path,
+) -> None:
+    sender = Refusing("p.executions")
+    metrics = Metrics.create()
+    topics = TopicNames("p.")
+    router = StateRouter("p.state-repartition", sender)
+    processor = StateProcessor(
+        client_config={},
+        repartition_topic="p.state-repartition",
+        changelog_topic="p.state-changelog",
+        state_dir=None,
+        runner=WorkflowRunner(
+            Engine(), topics=topics, sender=sender, metrics=metrics, state=router
+        ),
+        router=router,
+        sender=sender,  # type: ignore[arg-type]
+        dead_letters=DeadLetterWriter(topics.dlq, sender, metrics),
+        metrics=metrics,
+        clock=lambda: 1010.0,
+        make_producer=NoProducer,  # type: ignore[arg-type]
+    )
+    processor.stores[2] = PartitionStore(tmp_path / "p2.sqlite", 2)
+    try:
+        _handle(processor, 1, _delay("x.1", _planned()))
+        _handle(processor, 2, {"op": "tick"})
+        (dead,) = sender.to("p.dlq")
+        headers = dict(dead["headers"])
+        assert headers["dlq.reason"] == b"output_rejected"
+        assert headers["dlq.error.class"] == b"OutputRejectedError"
+        assert processor.stores[2].next_due() == 1010.0 + 3600, "only the fired marker is left"
+    finally:
+        processor.stores[2].close()
+
+
+def test_a_change_the_changelog_refuses_is_not_kept_in_the_store(tmp_path: Path) -> None:
+    sender = Refusing("p.state-changelog")
+    metrics = Metrics.create()
+    topics = TopicNames("p.")
+    router = StateRouter("p.state-repartition", sender)
+    processor = StateProcessor(
+        client_config={},
+        repartition_topic="p.state-repartition",
+        changelog_topic="p.state-changelog",
+        state_dir=None,
+        runner=WorkflowRunner(Engine(), topics=topics, sender=sender, metrics=metrics),
+        router=router,
+        sender=sender,  # type: ignore[arg-type]
+        dead_letters=DeadLetterWriter(topics.dlq, sender, metrics),
+        metrics=metrics,
+        make_producer=NoProducer,  # type: ignore[arg-type]
+    )
+    store = processor.stores[2] = PartitionStore(tmp_path / "p2.sqlite", 2)
+    try:
+        with pytest.raises(OutputRejectedError):  # the stream dead-letters the request
+            _handle(processor, 7, _delay("x.1", _planned()))
+        assert store.get("delay\x1fx.1") is None
+        assert store.next_due() is None
+    finally:
+        store.close()
+
+
+def test_a_request_for_a_partition_without_a_store_is_refused_not_dropped(setup: Any) -> None:
+    processor, _, _ = setup
+    record = Record("p.state-repartition", 5, 1, b"k", b'{"op": "tick"}', [], None)
+    with pytest.raises(StateStoreError):  # the stream dead-letters it: nothing is lost
+        asyncio.run(processor.handle(record))
+
+
+def test_a_delayed_webhook_that_fails_waits_on_the_retry_tier_like_any_other(
+    setup: Any,
+) -> None:
+    processor, sender, now = setup
+
+    async def unavailable(request: httpx.Request) -> httpx.Response:
+        return httpx.Response(503)
+
+    async def resolve(host: str, port: int) -> list[str]:
+        return ["93.184.216.34"]
+
+    client = httpx.AsyncClient(transport=httpx.MockTransport(unavailable))
+    topics = TopicNames("p.")
+    processor.runner.webhooks = WebhookExecutor(client, secrets={}, resolver=resolve)
+    processor.runner.retries = RetryQueue(topics, sender, clock=lambda: now[0])
+    hook = {"url": "https://hooks.example.com/x", "max_attempts": 3}
+    planned = _planned(actions=[{"index": 1, "type": "call_webhook", "params": hook}])
+    _handle(processor, 1, _delay("x.1", planned))
+    now[0] = 1010.0
+    _handle(processor, 2, {"op": "tick"})
+    (run,) = [orjson.loads(s["value"]) for s in sender.to("p.executions")]
+    assert (run["execution_id"], run["triggered_by"], run["status"]) == ("x.1", "timer", "retrying")
+    assert run["actions"][0]["status"] == "retrying"
+    (envelope,) = [orjson.loads(s["value"]) for s in sender.to("p.retry.5s")]
+    assert (envelope["action_id"], envelope["execution_id"]) == ("x.1", "x")
+    assert (envelope["attempts"], envelope["due_at"]) == (1, 1015.0)
+    asyncio.run(client.aclose())
