@@ -242,6 +242,7 @@ class StreamLoop:
         self._producer_state: str = "ok"  # ok | finish | abort | replace
         self._resync = False
         self.progress_at = time.monotonic()
+        self._assigning = False
         # who writes our commit marks (see crash_guard): one id per stream per process
         self.owner = uuid.uuid4().hex[:12]
         self._run_mark = run_mark(self.owner)
@@ -285,9 +286,12 @@ class StreamLoop:
         log.info("assigned %s", sorted(self.assigned))
         self._read_marks(partitions)
         if self.listener is not None:
-            self.listener.assigned(consumer, partitions)
-            # a restore is work, not a stall
-            self.progress_at = time.monotonic()
+            self._assigning = True  # a restore is work, not a stall
+            try:
+                self.listener.assigned(consumer, partitions)
+            finally:
+                self._assigning = False
+                self.progress_at = time.monotonic()
 
     def _read_marks(self, partitions: list[TopicPartition]) -> None:
         """The crash-loop guard: a partition whose last owner died is handled carefully."""
@@ -378,7 +382,10 @@ class StreamLoop:
         return waiting
 
     def stalled(self, seconds: float) -> bool:
-        """True when records are waiting and no batch went through for ``seconds``."""
+        """True when records are waiting and no batch went through for ``seconds`` (the
+        listener's work on an assignment, a state restore, is progress)."""
+        if self._assigning:
+            return False
         return time.monotonic() - self.progress_at > seconds and self.lag() > 0
 
     # the loop -----------------------------------------------------------------------------

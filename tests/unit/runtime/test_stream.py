@@ -407,3 +407,20 @@ def test_after_a_failed_transaction_the_listener_follows_the_committed_offsets()
         ("rewound", {("events", 0): 12, ("events", 1): -2}),
     ]
     assert sorted(consumer.seeks) == [("events", 0, 12), ("events", 1, -2)]
+
+
+def test_a_long_restore_on_assignment_is_not_a_stall() -> None:
+    seen: list[bool] = []
+
+    class SlowRestore(Listener):
+        def assigned(self, consumer: Any, partitions: list[TopicPartition]) -> None:
+            loop.progress_at -= 3600  # as if the restore took an hour
+            seen.append(loop.stalled(60))
+
+    loop, _, consumer = make_loop(listener=SlowRestore())
+    loop.lag = lambda: 10  # type: ignore[method-assign]
+    loop._on_assign(consumer, [TopicPartition("events", 0)])
+    assert seen == [False]
+    assert loop.stalled(60) is False, "the restore's end counts as progress"
+    loop.progress_at -= 3600
+    assert loop.stalled(60) is True

@@ -62,30 +62,38 @@ class NoProducer:
         return 0
 
 
-@pytest.fixture
-def setup(tmp_path: Path) -> Iterator[tuple[StateProcessor, Collect, list[float]]]:
-    sender = Collect()
+def _processor(
+    sender: Collect, tmp_path: Path, clock: Any = lambda: 1010.0, **runner: Any
+) -> StateProcessor:
+    """A processor over a real store of partition 2, its outputs collected by ``sender``."""
     metrics = Metrics.create()
     topics = TopicNames("p.")
     router = StateRouter("p.state-repartition", sender)
-    now = [1000.0]
     processor = StateProcessor(
         client_config={},
         repartition_topic="p.state-repartition",
         changelog_topic="p.state-changelog",
         state_dir=None,
         runner=WorkflowRunner(
-            Engine(), topics=topics, sender=sender, metrics=metrics, state=router
+            Engine(), topics=topics, sender=sender, metrics=metrics, state=router, **runner
         ),
         router=router,
         sender=sender,  # type: ignore[arg-type]
         dead_letters=DeadLetterWriter(topics.dlq, sender, metrics),
         metrics=metrics,
         grace_seconds=1.0,
-        clock=lambda: now[0],
+        clock=clock,
         make_producer=NoProducer,  # type: ignore[arg-type]
     )
     processor.stores[2] = PartitionStore(tmp_path / "p2.sqlite", 2)
+    return processor
+
+
+@pytest.fixture
+def setup(tmp_path: Path) -> Iterator[tuple[StateProcessor, Collect, list[float]]]:
+    sender = Collect()
+    now = [1000.0]
+    processor = _processor(sender, tmp_path, lambda: now[0])
     yield processor, sender, now
     for store in processor.stores.values():
         store.close()
@@ -306,25 +314,7 @@ def test_a_timer_whose_run_is_refused_is_dead_lettered_as_its_output_was(
     tmp_path: Path,
 ) -> None:
     sender = Refusing("p.executions")
-    metrics = Metrics.create()
-    topics = TopicNames("p.")
-    router = StateRouter("p.state-repartition", sender)
-    processor = StateProcessor(
-        client_config={},
-        repartition_topic="p.state-repartition",
-        changelog_topic="p.state-changelog",
-        state_dir=None,
-        runner=WorkflowRunner(
-            Engine(), topics=topics, sender=sender, metrics=metrics, state=router
-        ),
-        router=router,
-        sender=sender,  # type: ignore[arg-type]
-        dead_letters=DeadLetterWriter(topics.dlq, sender, metrics),
-        metrics=metrics,
-        clock=lambda: 1010.0,
-        make_producer=NoProducer,  # type: ignore[arg-type]
-    )
-    processor.stores[2] = PartitionStore(tmp_path / "p2.sqlite", 2)
+    processor = _processor(sender, tmp_path)
     try:
         _handle(processor, 1, _delay("x.1", _planned()))
         _handle(processor, 2, {"op": "tick"})
@@ -339,22 +329,8 @@ def test_a_timer_whose_run_is_refused_is_dead_lettered_as_its_output_was(
 
 def test_a_change_the_changelog_refuses_is_not_kept_in_the_store(tmp_path: Path) -> None:
     sender = Refusing("p.state-changelog")
-    metrics = Metrics.create()
-    topics = TopicNames("p.")
-    router = StateRouter("p.state-repartition", sender)
-    processor = StateProcessor(
-        client_config={},
-        repartition_topic="p.state-repartition",
-        changelog_topic="p.state-changelog",
-        state_dir=None,
-        runner=WorkflowRunner(Engine(), topics=topics, sender=sender, metrics=metrics),
-        router=router,
-        sender=sender,  # type: ignore[arg-type]
-        dead_letters=DeadLetterWriter(topics.dlq, sender, metrics),
-        metrics=metrics,
-        make_producer=NoProducer,  # type: ignore[arg-type]
-    )
-    store = processor.stores[2] = PartitionStore(tmp_path / "p2.sqlite", 2)
+    processor = _processor(sender, tmp_path)
+    store = processor.stores[2]
     try:
         with pytest.raises(OutputRejectedError):  # the stream dead-letters the request
             _handle(processor, 7, _delay("x.1", _planned()))
