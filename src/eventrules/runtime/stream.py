@@ -429,12 +429,24 @@ class StreamLoop:
         polled on both sides so acknowledgements (and with them commits) are not held back.
         """
         self._resume_due()
-        self.producer.poll(0)
+        self._poll_producer()
         first = self.consumer.poll(0.02 if self._in_flight else 0.2)
-        self.producer.poll(0)
+        self._poll_producer()
         if first is None:
             return []
         return [first, *self.consumer.consume(self.batch_size - 1, 0)]
+
+    def _poll_producer(self) -> None:
+        try:
+            self.producer.poll(0)
+        except KafkaException as exc:
+            # A fatal error of a transactional producer (fenced while the broker was away)
+            # surfaces from its next poll: it is replaced before the next transaction.
+            if not self.exactly_once:
+                raise
+            log.error("the transactional producer failed (%s); it is replaced", exc.args[0])
+            self._producer_state = "replace"
+            self._resync = True
 
     def _close(self) -> None:
         self._settle()
@@ -897,7 +909,8 @@ class StreamLoop:
         except KafkaException as exc:
             if attempt.abandoned:
                 return False
-            producer.poll(0)  # run the delivery callbacks that say which outputs failed
+            with contextlib.suppress(KafkaException):  # a fatal error is seen in its own time
+                producer.poll(0)  # run the delivery callbacks that say which outputs failed
             self._condemn_refused(reports.failures)
             self._transaction_failed(exc, "committing")
             return False

@@ -424,3 +424,19 @@ def test_a_long_restore_on_assignment_is_not_a_stall() -> None:
     assert loop.stalled(60) is False, "the restore's end counts as progress"
     loop.progress_at -= 3600
     assert loop.stalled(60) is True
+
+
+def test_a_fenced_transactional_producer_seen_in_a_poll_is_replaced_not_fatal() -> None:
+    fenced = KafkaException(KafkaError(KafkaError._FENCED, fatal=True))
+
+    def poll(timeout: float) -> int:
+        raise fenced
+
+    loop, producer, _ = make_loop(exactly_once=True)
+    producer.poll = poll  # type: ignore[method-assign]
+    loop._poll_producer()
+    assert (loop._producer_state, loop._resync) == ("replace", True)
+    at_least_once, other, _ = make_loop()
+    other.poll = poll  # type: ignore[method-assign]
+    with pytest.raises(KafkaException):  # no transaction to recover: the worker restarts
+        at_least_once._poll_producer()
