@@ -205,6 +205,11 @@ def test_each_component_works_with_exactly_its_documented_acls(
         # its baselines, the stats keeper its snapshot, and nothing died.
         _read(secure, prefix + "scheduler-state", lambda found: len(found) >= 3)
         _read(secure, prefix + "workflow-stats", lambda found: len(found) >= 1)
+        # the state stream was assigned its partitions and restored their stores
+        wait_until(
+            lambda: len(worker.get("/readyz").json()["state_partitions"]) == 6,
+            what="the state stores restored under the worker's ACLs",
+        )
         wait_until(lambda: worker.get("/healthz").status_code == 200, what="a healthy worker")
         assert "authoriz" not in worker.log_tail(400).lower()
     finally:

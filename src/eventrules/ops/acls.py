@@ -74,8 +74,21 @@ def _worker(settings: Settings) -> list[Grant]:
         _topic("literal", t("dlq"), "WRITE DESCRIBE", "dead letters"),
         _topic("literal", t("workflow-stats"), "READ WRITE DESCRIBE", "the stats keeper"),
         _topic("literal", t("scheduler-state"), "READ WRITE DESCRIBE", "schedule periods"),
+        _topic(
+            "literal",
+            t("state-repartition"),
+            "READ WRITE DESCRIBE",
+            "state requests and timer ticks (they carry the runs to make: workers only)",
+        ),
+        _topic("literal", t("state-changelog"), "READ WRITE DESCRIBE", "state stores, restores"),
         Grant("group", "literal", app, ("READ",), "the event stream's consumer group"),
-        Grant("group", "prefixed", f"{app}-", ("READ",), "rules, scheduler and stats groups"),
+        Grant(
+            "group",
+            "prefixed",
+            f"{app}-",
+            ("READ",),
+            "state, rules, retries, scheduler and stats groups",
+        ),
         _PRIVATE_GROUPS,
         Grant(
             "transactional-id",

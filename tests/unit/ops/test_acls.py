@@ -44,6 +44,11 @@ def test_components_get_only_their_own_topics() -> None:
     assert publisher_topics == {"<prefix>config", "<prefix>config-audit"}
     worker = grants("worker", PLACEHOLDERS)
     assert not any(g.name.endswith("config-audit") for g in worker)
+    # the state topics carry runs to make: the workers' alone
+    state = {"<prefix>state-repartition", "<prefix>state-changelog"}
+    assert state <= {g.name for g in worker if "WRITE" in g.operations}
+    for component in ("publisher", "console"):
+        assert not state & {g.name for g in grants(component, PLACEHOLDERS)}
     # readers' private groups never cover the workers' own groups
     private = [g for g in grants("publisher", PLACEHOLDERS) if g.resource == "group"]
     assert [g.name for g in private] == ["eventrules-private-"]
