@@ -4,6 +4,7 @@ hostile input, and a concurrent edit refused at publish."""
 from __future__ import annotations
 
 import contextlib
+import html
 import json
 import re
 from collections.abc import Iterator
@@ -304,6 +305,38 @@ def _new_email_workflow(csrf: str, **fields: str) -> dict[str, str]:
         "a.0.p.body": "b",
     }
     return form | fields
+
+
+def test_a_workflow_with_memory_opens_as_yaml_and_the_form_cannot_drop_it(
+    console: dict[str, Any],
+) -> None:
+    deployment: Deployment = console["deployment"]
+    throttled = order_workflow("throttled-orders") | {
+        "throttle": {"key": "{{ orderId }}", "limit": 1, "per": "6h"}
+    }
+    deployment.publish_definition(throttled)
+    with logged_in(console["url"], ADMIN) as (http, csrf):
+        editor = http.get("/workflows/throttled-orders/edit")
+        assert editor.status_code == 200
+        assert 'class="current" data-testid="tab-yaml"' in editor.text
+        assert "throttle:" in editor.text
+        source = re.search(r'<textarea[^>]*name="source"[^>]*>([^<]*)</textarea>', editor.text)
+        assert source is not None
+        to_form = http.post(
+            "/editor",
+            data={
+                "csrf_token": csrf,
+                "kind": "workflow",
+                "mode": "yaml",
+                "is_new": "false",
+                "base_offset": "-1",
+                "base_version": "1",
+                "op": "mode:form",
+                "source": html.unescape(source.group(1)),
+            },
+        )
+        assert "which the form does not show" in to_form.text
+        assert 'class="current" data-testid="tab-yaml"' in to_form.text
 
 
 def test_the_editor_validates_at_the_field_over_http(console: dict[str, Any]) -> None:

@@ -33,12 +33,14 @@ __all__ = [
     "MAX_ACTIONS",
     "MAX_CHILDREN",
     "MAX_DEPTH",
+    "SOURCE_ONLY_FIELDS",
     "EditorState",
     "ParamSpec",
     "apply_operation",
     "conditions_from_form",
     "definition_from_source",
     "field_key",
+    "form_can_show",
     "param_specs",
     "raw_from_form",
     "source_text",
@@ -52,6 +54,9 @@ _GROUPS: Final = ("all", "any")
 _NODE_KINDS: Final = ("all", "any", "not", "compare")
 _LONG_TEXT: Final = frozenset({"body", "message", "description", "template"})
 _TOP_FIELDS: Final = ("id", "name", "description", "trigger", "schedule")
+# Workflow fields the form has no widgets for (memory, docs/memory.md): a workflow that has any
+# is edited as source, so saving the form can never drop them.
+SOURCE_ONLY_FIELDS: Final = ("throttle", "dedupe", "absence")
 
 Widget = Literal["text", "textarea", "number", "list", "select", "json", "object", "checkbox"]
 
@@ -212,6 +217,11 @@ def _actions_from_form(form: Mapping[str, Any], registry: ActionRegistry) -> lis
                 action[spec.name] = value
         actions.append(action)
     return actions
+
+
+def form_can_show(kind: str, raw: Mapping[str, Any]) -> bool:
+    """Whether the form shows all of ``raw``: not for rules, nor for workflows with memory."""
+    return kind == "workflow" and not any(raw.get(name) for name in SOURCE_ONLY_FIELDS)
 
 
 def raw_from_form(form: Mapping[str, Any], registry: ActionRegistry) -> dict[str, Any]:

@@ -17,8 +17,9 @@ from contextlib import contextmanager
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from pathlib import Path
-from typing import Any, Final
+from typing import Any, Final, get_args
 
+from eventrules.models.executions import ExecutionStatus, TriggeredBy
 from eventrules.ops.executions import LoggedExecution
 
 __all__ = [
@@ -31,9 +32,11 @@ __all__ = [
     "row_of",
 ]
 
-SCHEMA_VERSION: Final = 1
-STATUSES: Final = ("success", "failed", "partial")
-TRIGGERED_BY: Final = ("event", "manual", "replay", "schedule")
+# 2: rows of every execution status (1 left out `retrying` records)
+SCHEMA_VERSION: Final = 2
+# the record's own vocabulary: a status or origin added there is indexed and filterable here
+STATUSES: Final = get_args(ExecutionStatus)
+TRIGGERED_BY: Final = get_args(TriggeredBy)
 # bounds on what a (hostile) record may put into a row
 _TEXT: Final = 256
 _ERROR: Final = 500

@@ -27,6 +27,8 @@ _STATUS_CLASS = {
     "applied": "ok",
     "failed": "bad",
     "partial": "warn",
+    "retrying": "warn",
+    "delayed": "muted",
     "skipped": "muted",
     "create": "ok",
     "update": "warn",

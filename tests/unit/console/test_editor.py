@@ -13,6 +13,7 @@ from eventrules.console.editor import (
     conditions_from_form,
     definition_from_source,
     field_key,
+    form_can_show,
     param_specs,
     raw_from_form,
     validate_definition,
@@ -210,3 +211,19 @@ def test_parameters_are_documented_from_the_action_models() -> None:
     assert not webhook["secret"].templated
     assert webhook["headers"].widget == "object"
     assert webhook["max_attempts"].default == "3"
+
+
+def test_workflows_with_memory_are_edited_as_source_and_a_delay_survives_the_form(
+    catalog: TriggerCatalog,
+) -> None:
+    assert form_can_show("workflow", raw_from_form(form(), REGISTRY))
+    assert not form_can_show("rule", {})
+    memory = [{"throttle": {"key": "x", "per": "1h"}}, {"dedupe": {"key": "x", "within": "1d"}}]
+    for block in memory:
+        assert not form_can_show("workflow", {"id": "w", **block})
+    # an action's delay is one of its parameters: the form keeps it
+    raw = raw_from_form(form(**{"a.0.p.delay": "24h"}), REGISTRY)
+    definition, problems = validate_definition(raw, catalog, REGISTRY)
+    assert problems == []
+    assert definition is not None
+    assert definition.model_dump(mode="json")["actions"][0]["delay"] == "1d"

@@ -128,12 +128,24 @@ def test_an_index_for_another_topic_is_rebuilt(tmp_path: Path) -> None:
     assert other.positions() == {}
 
 
+def test_every_status_and_origin_a_record_may_carry_is_indexed_and_filterable(
+    index: ExecutionIndex,
+) -> None:
+    # a webhook waiting on a retry tier; a delayed action's own run, started by its timer
+    index.add([logged(1, status="retrying"), logged(2, triggered_by="timer")])
+    retrying = index.query(ExecutionFilter(status="retrying"), limit=10).rows
+    assert [row.execution_id for row in retrying] == ["ex-1"]
+    timers = index.query(ExecutionFilter(triggered_by="timer"), limit=10).rows
+    assert [row.execution_id for row in timers] == ["ex-2"]
+    assert index.status_counts(since=0)["retrying"] == 1
+
+
 def test_status_counts_and_summaries(index: ExecutionIndex) -> None:
     index.add([logged(n, status="failed" if n == 2 else "success") for n in range(4)])
     since = record(0)["executed_at"]
     assert since
     counts = index.status_counts(since=0)
-    assert counts == {"success": 3, "failed": 1, "partial": 0}
+    assert counts == {"success": 3, "failed": 1, "partial": 0, "retrying": 0}
     summary = index.workflow_summaries()["wf-a"]
     assert summary["runs"] == 4
     assert summary["successes"] == 3

@@ -16,6 +16,7 @@ from eventrules.console.editor import (
     EditorState,
     apply_operation,
     definition_from_source,
+    form_can_show,
     param_specs,
     raw_from_form,
     source_text,
@@ -154,7 +155,7 @@ async def new_definition(request: web.Request) -> web.Response:
         definition, _ = shipped[template]
         raw = definition.model_dump(mode="json", exclude_none=True)
         kind = definition.kind
-    mode = "form" if kind == "workflow" else "yaml"
+    mode = "form" if form_can_show(kind, raw) else "yaml"
     state = EditorState(kind, mode, raw, source=source_text(raw, "yaml"))
     return _page(request, state)
 
@@ -171,7 +172,7 @@ async def edit_definition(request: web.Request) -> web.Response:
     }
     state = EditorState(
         kind,
-        "form" if kind == "workflow" else "yaml",
+        "form" if form_can_show(kind, raw) else "yaml",
         raw,
         source=source_text(raw, "yaml"),
         is_new=False,
@@ -215,7 +216,14 @@ def _switch_mode(state: EditorState, target: str, console: Console) -> None:
             state.general.append("Fix these before switching to the form:")
             state.add_problems(problems)
             return
-        state.raw = definition.model_dump(mode="json", exclude_none=True)
+        raw = definition.model_dump(mode="json", exclude_none=True)
+        if not form_can_show(state.kind, raw):
+            state.general.append(
+                "This workflow has memory (throttle, dedupe or absence), which the form does"
+                " not show: edit it as YAML or JSON."
+            )
+            return
+        state.raw = raw
     state.mode = target
     if target != "form":
         state.source = source_text(state.raw, target)
