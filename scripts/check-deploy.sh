@@ -170,13 +170,22 @@ assert any(e["name"] == "ops" and e["scope"] == "admin" for e in entries), entri
 assert len(base64.b64decode(secret["data"]["scheduler-secret"])) >= 32
 (monitor,) = full["ServiceMonitor"]
 assert monitor["spec"]["endpoints"][0]["authorization"]["credentials"]["key"] == "scrape-token"
-(worker,) = full["Deployment"]
+def worker_of(found):
+    # the worker's Deployment (the full values also turn the console's on)
+    (worker,) = [
+        d for d in found["Deployment"]
+        if d["metadata"]["labels"].get("app.kubernetes.io/component") == "worker"
+    ]
+    return worker
+
+
+worker = worker_of(full)
 container = worker["spec"]["template"]["spec"]["containers"][0]
 env = {e["name"]: e.get("valueFrom", {}).get("secretKeyRef", {}) for e in container["env"]}
 assert env["EVENTRULES_SSL_KEY_PASSWORD"] == {"name": "kafka-client-key", "key": "password"}, env
 mounts = {m["name"]: m["mountPath"] for m in container["volumeMounts"]}
 assert mounts["kafka-client"] == "/etc/eventrules/kafka-client" and "signing-key" in mounts, mounts
-(worker,) = existing["Deployment"]
+worker = worker_of(existing)
 env = {e["name"]: e.get("valueFrom", {}).get("secretKeyRef", {}) for e in worker["spec"]["template"]["spec"]["containers"][0]["env"]}
 assert env["EVENTRULES_HTTP_TOKENS"] == {"name": "http-tokens", "key": "http-tokens"}, env
 assert env["EVENTRULES_SCHEDULER_SECRET"] == {"name": "scheduler", "key": "scheduler-secret"}, env
