@@ -74,6 +74,7 @@ class Metrics:
     state_timers_fired: Counter
     state_restores: Counter
     state_restore_seconds: Histogram
+    state_restore_retries: Counter
     state_restoring: Gauge
     _children: dict[tuple[int, tuple[str, ...]], Any] = field(
         default_factory=dict, compare=False, repr=False
@@ -265,6 +266,12 @@ class Metrics:
                 "eventrules_state_restore_seconds",
                 "Time to restore one partition's state store on assignment.",
                 buckets=(0.1, 0.25, 0.5, 1.0, 2.5, 5.0, 10.0, 30.0, 60.0, 120.0, 300.0),
+                registry=registry,
+            ),
+            state_restore_retries=Counter(
+                "eventrules_state_restore_retries",
+                "Restores (or reads of committed offsets before them) retried because the broker "
+                "did not answer: a broker coming back, or away.",
                 registry=registry,
             ),
             state_restoring=Gauge(

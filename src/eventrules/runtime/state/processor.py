@@ -25,17 +25,18 @@ from __future__ import annotations
 
 import asyncio
 import dataclasses
+import functools
 import logging
 import time
 from collections.abc import Callable
 from pathlib import Path
-from typing import Any
+from typing import Any, TypeVar
 
 import orjson
-from confluent_kafka import Consumer, Producer, TopicPartition
+from confluent_kafka import Consumer, KafkaException, Producer, TopicPartition
 from pydantic import ValidationError
 
-from eventrules.errors import StateStoreError
+from eventrules.errors import KafkaError, StateStoreError
 from eventrules.kafka.clients import producer_config, watermarks
 from eventrules.kafka.records import Record
 from eventrules.kafka.sender import KafkaSender
@@ -60,6 +61,9 @@ from eventrules.workflows.plan import PlannedWorkflow
 __all__ = ["StateProcessor"]
 
 log = logging.getLogger(__name__)
+_T = TypeVar("_T")
+# how long a restore keeps retrying a broker that does not answer
+_RESTORE_PATIENCE = 300.0
 
 Partition = tuple[str, int]
 # Timers acted on per tick; more wait for the next tick (the stream stays responsive).
@@ -158,21 +162,28 @@ class StateProcessor:
         mine = [tp.partition for tp in partitions if tp.topic == self.repartition_topic]
         self.restoring.update(mine)
         self.metrics.state_restoring.set(len(self.restoring))
-        committed = {
-            tp.partition: tp.offset
-            for tp in consumer.committed(
-                [TopicPartition(self.repartition_topic, p) for p in mine], timeout=60
-            )
-        }
+        committed = self._retrying(
+            "reading committed offsets",
+            lambda: {
+                tp.partition: tp.offset
+                for tp in consumer.committed(
+                    [TopicPartition(self.repartition_topic, p) for p in mine], timeout=60
+                )
+            },
+        )
         for partition in mine:
             store = PartitionStore(self._path(partition), partition)
             try:
-                restored = restore_partition(
-                    store,
-                    self.client_config,
-                    self.changelog_topic,
-                    committed_input=max(0, committed.get(partition, 0)),
-                    repair=self._producer,
+                restored = self._retrying(
+                    f"restoring state partition {partition}",
+                    functools.partial(
+                        restore_partition,
+                        store,
+                        self.client_config,
+                        self.changelog_topic,
+                        committed_input=max(0, committed.get(partition, 0)),
+                        repair=self._producer,
+                    ),
                 )
             except BaseException:
                 store.close()
@@ -183,6 +194,24 @@ class StateProcessor:
             self.stores[partition] = store
             self.restoring.discard(partition)
             self.metrics.state_restoring.set(len(self.restoring))
+
+    def _retrying(self, doing: str, call: Callable[[], _T]) -> _T:
+        """``call()`` until it gets through the broker. A broker that has just come back answers
+        "unknown partition" or times out for a while; a partition is never processed without its
+        state, and the state stream must not die of a blip. Past ``_RESTORE_PATIENCE`` seconds
+        the error is raised: the worker exits and its supervisor restarts it."""
+        pause = 0.5
+        deadline = time.monotonic() + _RESTORE_PATIENCE
+        while True:
+            try:
+                return call()
+            except (KafkaException, KafkaError) as exc:
+                if self._stopping or time.monotonic() > deadline:
+                    raise
+                log.warning("state: %s failed (%s); retrying in %.1fs", doing, exc, pause)
+                self.metrics.state_restore_retries.inc()
+                time.sleep(pause)
+                pause = min(pause * 2, 10.0)
 
     def revoked(self, partitions: list[TopicPartition]) -> None:
         # The stream has settled: what was delivered is committed and flushed; the rest will

@@ -11,8 +11,10 @@ from typing import Any
 import httpx
 import orjson
 import pytest
+from confluent_kafka import KafkaError, KafkaException
 
 from eventrules.actions.webhook import WebhookExecutor
+from eventrules.errors import KafkaError as RestoreError
 from eventrules.errors import OutputRejectedError, StateStoreError
 from eventrules.kafka.records import Record
 from eventrules.metrics import Metrics
@@ -374,3 +376,43 @@ def test_a_delayed_webhook_that_fails_waits_on_the_retry_tier_like_any_other(
     assert (envelope["action_id"], envelope["execution_id"]) == ("x.1", "x")
     assert (envelope["attempts"], envelope["due_at"]) == (1, 1015.0)
     asyncio.run(client.aclose())
+
+
+def _sample(processor: StateProcessor, name: str) -> float:
+    value = processor.metrics.registry.get_sample_value(name)
+    return 0.0 if value is None else value
+
+
+def test_a_restore_the_broker_refuses_for_a_while_is_retried_not_fatal(
+    setup: tuple[StateProcessor, Collect, list[float]], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    processor, _, _ = setup
+    monkeypatch.setattr("eventrules.runtime.state.processor.time.sleep", lambda _: None)
+    answers: list[Exception | str] = [
+        KafkaException(KafkaError(KafkaError._UNKNOWN_PARTITION, "unknown partition")),
+        RestoreError("restoring p.state-changelog[5]: all brokers down"),
+        "restored",
+    ]
+
+    def call() -> str:
+        answer = answers.pop(0)
+        if isinstance(answer, Exception):
+            raise answer
+        return answer
+
+    assert processor._retrying("restoring", call) == "restored"
+    assert _sample(processor, "eventrules_state_restore_retries_total") == 2
+
+
+def test_a_restore_gives_up_when_the_worker_stops(
+    setup: tuple[StateProcessor, Collect, list[float]],
+) -> None:
+    processor, _, _ = setup
+    processor.stop()
+
+    def call() -> str:
+        raise RestoreError("restoring p.state-changelog[0]: timed out")
+
+    with pytest.raises(RestoreError):
+        processor._retrying("restoring", call)
+    assert _sample(processor, "eventrules_state_restore_retries_total") == 0
