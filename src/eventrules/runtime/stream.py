@@ -406,6 +406,11 @@ class StreamLoop:
                     await self._process(batch)
                 elif self._in_flight:
                     await self._after_batch()
+                elif self._recovery_pending():
+                    # A failed transaction's batch may have been the last input there was: the
+                    # position is reset now, not when a next record happens to arrive.
+                    if not await self._bounded(self._transactions_ready):
+                        await asyncio.to_thread(self._back_off)
                 elif self.lag() == 0:
                     self.progress_at = time.monotonic()
         finally:
@@ -811,6 +816,9 @@ class StreamLoop:
             self.last_offsets[key] = offset - 1
         if self.listener is not None:
             self.listener.committed(after)
+
+    def _recovery_pending(self) -> bool:
+        return self.exactly_once and (self._resync or self._producer_state != "ok")
 
     def _transactions_ready(self) -> bool:
         """After a failed transaction: the producer usable again, and the position reset to

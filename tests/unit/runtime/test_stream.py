@@ -7,7 +7,7 @@ from __future__ import annotations
 import asyncio
 import time
 from collections.abc import Collection
-from typing import Any
+from typing import Any, cast
 
 import pytest
 from confluent_kafka import KafkaError, KafkaException, TopicPartition
@@ -440,3 +440,44 @@ def test_a_fenced_transactional_producer_seen_in_a_poll_is_replaced_not_fatal() 
     other.poll = poll  # type: ignore[method-assign]
     with pytest.raises(KafkaException):  # no transaction to recover: the worker restarts
         at_least_once._poll_producer()
+
+
+def test_a_failed_transaction_with_no_more_input_still_resets_the_position() -> None:
+    """The failed batch may have been the last input there was: the reset to the committed
+    offsets must not wait for a record that is never coming (it is what would read it again)."""
+
+    class IdleConsumer(FakeConsumer):
+        def subscribe(self, topics: list[str], **callbacks: Any) -> None:
+            pass
+
+        def poll(self, timeout: float) -> None:
+            if self.seeks:
+                loop.stop()
+
+        def consume(self, count: int, timeout: float) -> list[Any]:
+            return []
+
+        def close(self) -> None:
+            pass
+
+    class TransactionalProducer(FakeProducer):
+        def init_transactions(self, timeout: float) -> None:
+            pass
+
+    loop = StreamLoop(
+        {"bootstrap.servers": "127.0.0.1:9"},
+        "group",
+        ["events"],
+        handle=lambda record: asyncio.sleep(0),
+        ready=asyncio.Event(),
+        make_producer=TransactionalProducer,
+        make_consumer=IdleConsumer,
+        exactly_once=True,
+    )
+    loop.assigned = {("events", 0)}
+    consumer = cast(IdleConsumer, loop.consumer)
+    consumer.marks[("events", 0)] = (7, run_mark(loop.owner))
+    loop._resync = True  # what a failed (or abandoned) transaction leaves
+    asyncio.run(asyncio.wait_for(loop.run(), 30))
+    assert ("events", 0, 7) in consumer.seeks
+    assert loop._resync is False
