@@ -95,8 +95,8 @@ class WorkerProcess(_EventrulesProcess):
         self._spawn("worker", "--loglevel", "info", env=env)
         return self
 
-    def get(self, path: str) -> httpx.Response:
-        return httpx.get(self.url + path, timeout=5, trust_env=False)
+    def get(self, path: str, *, timeout: float = 5.0) -> httpx.Response:
+        return httpx.get(self.url + path, timeout=timeout, trust_env=False)
 
     def wait_ready(self, timeout: float = 90.0) -> dict[str, Any]:
         deadline = time.monotonic() + timeout
