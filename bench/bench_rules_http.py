@@ -39,7 +39,9 @@ import orjson
 import yaml
 
 from bench_rules import make_facts, make_rules
-from bench_worker import (
+from eventrules import RulesEngine, parse_rule
+from eventrules.runtime.rules_service import evaluate_request
+from worker_harness import (
     REPO,
     create_topics,
     definition_records,
@@ -49,8 +51,6 @@ from bench_worker import (
     publish,
     running_worker,
 )
-from eventrules import RulesEngine, parse_rule
-from eventrules.runtime.rules_service import evaluate_request
 
 SEED = 20260109
 GENERATED = 97  # + the 3 pricing templates = a 100-rule pricing table

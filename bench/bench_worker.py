@@ -1,305 +1,88 @@
-"""End to end: one worker against a raw confluent-kafka passthrough on the same broker.
+"""End to end over Kafka: workers against a raw confluent-kafka passthrough on the same broker.
 
-Throughput: N events pre-produced over the 7 event topics, 1,000 workflows spread round robin
-over the 26 triggers, each ``bucket == k`` with one send_email or create_task action, so every
-event matches exactly one workflow. A worker started after the events are in counts as done when
-the executions topic holds N records (high watermarks polled every 50 ms); the rate is taken from
-the first record seen to the last. The baseline is a separate process doing what a plain stream
-loop does without the engine: take a batch (up to 500), produce one record per event to a
-scratch topic, flush, commit synchronously, with the worker's producer and consumer settings.
-Same events, same broker, same timing.
+Parts (``--only`` picks some; default all):
 
-Latency: with the worker caught up, events are produced at a paced rate (2,000/s for 10 s, with
-linger.ms 5), and a consumer of the executions topic notes when each event's record arrives;
-produce-to-arrival p50/p95/p99/max. The passthrough is measured the same way on its scratch topic.
+* ``throughput``: N events pre-produced over the event topics, 1,000 workflows spread round
+  robin over the catalog's triggers, each ``bucket == k`` with one send_email or create_task
+  action, so every event matches exactly one workflow. A worker started after the events are in
+  counts as done when the executions topic holds N records (high watermarks polled every 50
+  ms); the rate is taken from the first record seen to the last. The baseline is a separate
+  process doing what a plain stream loop does without the engine: take a batch (up to 500),
+  produce one record per event to a scratch topic, flush, commit synchronously, with the
+  worker's producer and consumer settings. Same events, same broker, same timing.
+  Then latency: with that worker caught up, events are produced at a paced rate (2,000/s for
+  10 s, with linger.ms 5), and a consumer of the executions topic notes when each event's
+  record arrives; produce-to-arrival p50/p95/p99/max. The passthrough is measured the same way
+  on its scratch topic.
+* ``memory``: VmRSS of a fresh worker (with its stats keeper child process) once /readyz
+  answers 200 with 10,000 workflow definitions on its config topic, next to a worker with none.
+* ``general``: the same comparison on W1 of the shared guide (1,000 general workflows,
+  worker_general.py), every execution record checked against the matches expected.
+* ``scaleout``: aggregate throughput of 1, 2 and 4 worker processes in one group over the same
+  general events on topics of 12 partitions, checked for loss and duplicates
+  (worker_scaleout.py).
 
 Warm-up: first the passthrough and a worker run over throwaway topics, untimed, so that a fresh
 broker's JIT compiler is done before anything is measured.
 
-Memory: VmRSS of a fresh worker (with its stats keeper child process) once /readyz answers 200
-with 10,000 workflow definitions on its config topic, next to a worker with none.
-
-    .venv/bin/python bench/bench_worker.py            # full run, a few minutes
-    .venv/bin/python bench/bench_worker.py --quick    # smoke run, under a minute
+    .venv/bin/python bench/bench_worker.py            # full run, about 10 minutes
+    .venv/bin/python bench/bench_worker.py --quick    # smoke run, a minute or two
+    .venv/bin/python bench/bench_worker.py --only general,scaleout --processes 1,2,4
     .venv/bin/python bench/bench_worker.py --bootstrap 127.0.0.1:39092   # an existing broker
 
 Without ``--bootstrap`` the script runs its own broker on free ports in a temporary directory
-and stops it at the end. bench/bench_rules_http.py imports the harness below.
+and stops it at the end. The harness is worker_harness.py (bench_rules_http.py uses it too).
 """
 
 from __future__ import annotations
 
 import argparse
-import contextlib
-import math
-import os
 import random
-import signal
-import socket
-import subprocess
-import sys
 import tempfile
-import threading
 import time
 import uuid
-from collections.abc import Callable, Iterable, Iterator
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-import httpx
 import orjson
-import yaml
-from confluent_kafka import Consumer, Message, Producer, TopicPartition
-from confluent_kafka.admin import AdminClient, NewTopic
 
-from eventrules.kafka.localbroker import LocalBroker
-from eventrules.kafka.topics import apply_topics, load_topic_specs
+from worker_general import general_part
+from worker_harness import (
+    EVENT_TOPICS,
+    PASSTHROUGH_TOPIC,
+    BenchEvent,
+    Throughput,
+    alive,
+    cores_line,
+    create_topics,
+    definition_records,
+    kafka,
+    latency_line,
+    load_triggers,
+    mib,
+    new_prefix,
+    paced_latency,
+    percentile,
+    produce_all,
+    publish,
+    reap_stopped,
+    record_count,
+    rss_kib,
+    running_passthrough,
+    running_worker,
+    time_until,
+)
+from worker_scaleout import scaleout_part
 
-REPO = Path(__file__).resolve().parent.parent
 SEED = 20260109
-# Trigger group -> the logical event topic its events travel on (see topics/events.*.yaml).
-EVENT_TOPICS = {
-    "order": "events.orders",
-    "user": "events.users",
-    "product": "events.products",
-    "prescription": "events.prescriptions",
-    "review": "events.reviews",
-    "payment": "events.payments",
-    "scheduled": "events.scheduled",
-}
-PASSTHROUGH_TOPIC = "bench.passthrough"
 WARMUP_SECONDS = 2.0  # paced but untimed, before each latency run
-# Worker processes sent SIGTERM, to be waited for before the broker stops.
-_STOPPING: list[subprocess.Popen[bytes]] = []
-
-
-def free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return int(sock.getsockname()[1])
-
-
-def reap(processes: list[subprocess.Popen[bytes]], timeout: float = 45.0) -> None:
-    deadline = time.monotonic() + timeout
-    for process in processes:
-        try:
-            process.wait(max(0.1, deadline - time.monotonic()))
-        except subprocess.TimeoutExpired:
-            process.kill()
-            process.wait(10)
-    processes.clear()
-
-
-@contextlib.contextmanager
-def kafka(bootstrap: str | None) -> Iterator[str]:
-    """The given cluster, or a broker of our own on free ports, stopped at the end.
-
-    Workers stopped meanwhile are waited for first: a worker takes up to 30 s to exit after
-    SIGTERM, so they exit in the background while the run goes on.
-    """
-    if bootstrap:
-        try:
-            yield bootstrap
-        finally:
-            reap(_STOPPING)
-        return
-    with tempfile.TemporaryDirectory(prefix="eventrules-bench-kafka-") as data_dir:
-        broker = LocalBroker(
-            port=free_port(),
-            controller_port=free_port(),
-            data_dir=Path(data_dir),
-            pom=REPO / "kafka" / "pom.xml",
-        )
-        print(f"starting a broker on {broker.bootstrap_servers} ({data_dir})", flush=True)
-        broker.start()
-        try:
-            yield broker.bootstrap_servers
-        finally:
-            reap(_STOPPING)
-            broker.stop()
-
-
-def new_prefix(label: str) -> str:
-    return f"bench-{label}-{uuid.uuid4().hex[:8]}."
-
-
-def create_topics(bootstrap: str, prefix: str, *extra: str) -> None:
-    """The declared topics under ``prefix``, plus ``extra`` scratch topics of 3 partitions."""
-    client = {"bootstrap.servers": bootstrap}
-    apply_topics(client, load_topic_specs(REPO / "topics", prefix=prefix))
-    if extra:
-        admin = AdminClient(client)
-        futures = admin.create_topics([NewTopic(prefix + name, 3, 1) for name in extra])
-        for future in futures.values():
-            future.result()
-
-
-def publish(bootstrap: str, topic: str, records: Iterable[tuple[bytes, bytes]]) -> int:
-    producer = Producer({"bootstrap.servers": bootstrap, "linger.ms": 20, "acks": "all"})
-    count = 0
-    for key, value in records:
-        while True:
-            try:
-                producer.produce(topic, value, key=key)
-                break
-            except BufferError:
-                producer.poll(0.05)
-        count += 1
-    if producer.flush(60):
-        raise SystemExit(f"could not publish to {topic}")
-    return count
-
-
-def definition_records(definitions: Iterable[dict[str, Any]]) -> Iterator[tuple[bytes, bytes]]:
-    for definition in definitions:
-        yield f"{definition['kind']}:{definition['id']}".encode(), orjson.dumps(definition)
-
-
-def next_batch(consumer: Consumer, size: int, timeout: float) -> list[Message]:
-    """Wait for the first record only, then take what is already fetched (as the worker does):
-    ``consume(size, timeout)`` alone would wait out the timeout and inflate latencies."""
-    first = consumer.poll(timeout)
-    return [] if first is None else [first, *consumer.consume(size - 1, 0)]
-
-
-@contextlib.contextmanager
-def record_count(bootstrap: str, topics: list[str]) -> Iterator[Callable[[], int]]:
-    """A function returning how many records ``topics`` hold (sum of high - low watermarks)."""
-    consumer = Consumer({"bootstrap.servers": bootstrap, "group.id": f"bench-{uuid.uuid4().hex}"})
-    partitions = [
-        TopicPartition(topic, p)
-        for topic in topics
-        for p in consumer.list_topics(topic, timeout=10).topics[topic].partitions
-    ]
-
-    def count() -> int:
-        total = 0
-        for tp in partitions:
-            low, high = consumer.get_watermark_offsets(tp, timeout=10, cached=False)
-            total += high - low
-        return total
-
-    try:
-        yield count
-    finally:
-        consumer.close()
-
-
-def rss_kib(pid: int) -> dict[str, int]:
-    """VmRSS and VmHWM (peak) in KiB of a process and its children (the worker's stats keeper
-    runs as a child process)."""
-    fields = {"VmRSS": 0, "VmHWM": 0}
-    children = [
-        int(child)
-        for task in Path(f"/proc/{pid}/task").glob("*/children")
-        for child in task.read_text().split()
-    ]
-    for process in (pid, *children):
-        with contextlib.suppress(OSError):
-            for line in Path(f"/proc/{process}/status").read_text().splitlines():
-                name, _, value = line.partition(":")
-                if name in fields:
-                    fields[name] += int(value.split()[0])
-    return fields
-
-
-def mib(kib: int) -> str:
-    return f"{kib / 1024:,.1f} MiB"
-
-
-@dataclass
-class WorkerProcess:
-    """``python -m eventrules worker`` as a subprocess with its own app id and web port."""
-
-    bootstrap: str
-    prefix: str
-    log_path: Path
-    process: subprocess.Popen[bytes] | None = None
-    port: int = 0
-    started: float = 0.0
-
-    def start(self) -> WorkerProcess:
-        self.port = free_port()
-        env = os.environ | {
-            "EVENTRULES_BOOTSTRAP_SERVERS": self.bootstrap,
-            "EVENTRULES_TOPIC_PREFIX": self.prefix,
-            "EVENTRULES_APP_ID": f"bench-{uuid.uuid4().hex[:12]}",
-            "EVENTRULES_WEB_PORT": str(self.port),
-            "EVENTRULES_TOPICS_DIR": str(REPO / "topics"),
-        }
-        with self.log_path.open("wb") as log:
-            self.started = time.perf_counter()
-            self.process = subprocess.Popen(
-                [sys.executable, "-m", "eventrules", "worker"],
-                cwd=REPO,
-                env=env,
-                stdout=log,
-                stderr=subprocess.STDOUT,
-                stdin=subprocess.DEVNULL,
-            )
-        return self
-
-    @property
-    def url(self) -> str:
-        return f"http://127.0.0.1:{self.port}"
-
-    @property
-    def pid(self) -> int:
-        assert self.process is not None  # noqa: S101 - started before use
-        return self.process.pid
-
-    def wait_ready(self, timeout: float = 300.0) -> dict[str, Any]:
-        """Poll /readyz until 200; returns its body."""
-        deadline = time.monotonic() + timeout
-        while time.monotonic() < deadline:
-            if self.process is not None and self.process.poll() is not None:
-                raise SystemExit(f"the worker exited early; see {self.log_path}")
-            with contextlib.suppress(httpx.TransportError):
-                response = httpx.get(f"{self.url}/readyz", timeout=2.0)
-                if response.status_code == 200:
-                    return dict(response.json())
-            time.sleep(0.05)
-        raise SystemExit(f"the worker was not ready within {timeout:.0f}s; see {self.log_path}")
-
-    def stop(self) -> None:
-        """SIGTERM now; the exit is awaited by :func:`kafka` before the broker goes."""
-        if self.process is not None and self.process.poll() is None:
-            self.process.send_signal(signal.SIGTERM)
-            _STOPPING.append(self.process)
-
-
-@contextlib.contextmanager
-def running_worker(bootstrap: str, prefix: str, log_dir: Path) -> Iterator[WorkerProcess]:
-    worker = WorkerProcess(bootstrap, prefix, log_dir / f"worker-{prefix.rstrip('.')}.log")
-    try:
-        yield worker.start()
-    finally:
-        worker.stop()
-
-
-def percentile(ordered: list[float], fraction: float) -> float:
-    """Nearest-rank percentile of an ascending list."""
-    return ordered[max(0, math.ceil(fraction * len(ordered)) - 1)]
-
-
-def latency_line(label: str, seconds: list[float]) -> str:
-    ordered = sorted(seconds)
-    figures = "  ".join(
-        f"{name} {percentile(ordered, q) * 1000:7.1f} ms"
-        for name, q in (("p50", 0.50), ("p95", 0.95), ("p99", 0.99), ("max", 1.0))
-    )
-    return f"  {label:<28} {figures}"
-
-
-def load_triggers() -> list[tuple[str, str]]:
-    """(trigger, logical event topic) for the 26 triggers of the catalog, in catalog order."""
-    raw = yaml.safe_load((REPO / "config" / "triggers.yaml").read_text())
-    return [(t["name"], t["topics"][0]) for t in raw["triggers"]]
+PARTS = ("throughput", "memory", "general", "scaleout")
 
 
 def make_workflows(count: int, triggers: list[tuple[str, str]]) -> list[dict[str, Any]]:
-    """Workflow i: trigger i mod 26, condition ``bucket == i // 26``: one match per event."""
+    """Workflow i: trigger i mod T, condition ``bucket == i // T`` (T triggers): one match per
+    event."""
     workflows = []
     for i in range(count):
         trigger = triggers[i % len(triggers)][0]
@@ -326,14 +109,6 @@ def make_workflows(count: int, triggers: list[tuple[str, str]]) -> list[dict[str
             }
         )
     return workflows
-
-
-@dataclass(frozen=True)
-class BenchEvent:
-    id: str
-    topic: str
-    key: bytes
-    value: bytes
 
 
 def make_events(
@@ -368,180 +143,6 @@ def make_events(
     return events
 
 
-def produce_all(bootstrap: str, events: list[BenchEvent]) -> None:
-    producer = Producer({"bootstrap.servers": bootstrap, "linger.ms": 20, "acks": "all"})
-    for event in events:
-        while True:
-            try:
-                producer.produce(event.topic, event.value, key=event.key)
-                break
-            except BufferError:
-                producer.poll(0.05)
-    if producer.flush(120):
-        raise SystemExit("could not produce the events")
-
-
-def passthrough(bootstrap: str, group: str, output: str, topics: list[str]) -> None:
-    """A plain stream loop without the engine: batch -> produce -> flush -> commit."""
-    stopping = threading.Event()
-    signal.signal(signal.SIGTERM, lambda *_: stopping.set())
-    client = {"bootstrap.servers": bootstrap}
-    # The same settings as eventrules.runtime.stream.StreamLoop.
-    producer = Producer({**client, "linger.ms": 5, "enable.idempotence": True, "acks": "all"})
-    consumer = Consumer(
-        {
-            **client,
-            "group.id": group,
-            "enable.auto.commit": False,
-            "auto.offset.reset": "earliest",
-            "isolation.level": "read_committed",
-            "session.timeout.ms": 10_000,
-            "heartbeat.interval.ms": 2_500,
-        }
-    )
-    consumer.subscribe(topics)
-    try:
-        while not stopping.is_set():
-            batch = [m for m in next_batch(consumer, 500, 0.2) if m.error() is None]
-            if not batch:
-                continue
-            last: dict[tuple[str, int], int] = {}
-            for message in batch:
-                while True:
-                    try:
-                        producer.produce(output, message.value(), key=message.key())
-                        break
-                    except BufferError:
-                        producer.poll(0.1)
-                where = (message.topic() or "", message.partition() or 0)
-                last[where] = max(last.get(where, -1), message.offset() or 0)
-            if producer.flush(60):
-                raise SystemExit("passthrough: outputs not delivered")
-            consumer.commit(
-                offsets=[TopicPartition(t, p, o + 1) for (t, p), o in last.items()],
-                asynchronous=False,
-            )
-    finally:
-        producer.flush(10)
-        consumer.close()
-
-
-@contextlib.contextmanager
-def running_passthrough(
-    bootstrap: str, group: str, output: str, topics: list[str]
-) -> Iterator[subprocess.Popen[bytes]]:
-    process = subprocess.Popen(
-        [sys.executable, __file__, "_passthrough", bootstrap, group, output, *topics],
-        cwd=REPO,
-        stdin=subprocess.DEVNULL,
-    )
-    try:
-        yield process
-    finally:
-        process.send_signal(signal.SIGTERM)
-        try:
-            process.wait(30)
-        except subprocess.TimeoutExpired:
-            process.kill()
-            process.wait(10)
-
-
-@dataclass(frozen=True)
-class Throughput:
-    rate: float  # records/s from the first output record seen to the N-th
-    first_after: float  # seconds from process start to the first output record
-    total: float  # seconds from process start to the N-th output record
-
-
-def time_until(
-    count: Callable[[], int], target: int, started: float, alive: Callable[[], bool]
-) -> Throughput:
-    """Poll ``count`` every 50 ms until it reaches ``target``; rate from the first record seen."""
-
-    def wait(minimum: int) -> tuple[float, int]:
-        while True:
-            seen, now = count(), time.perf_counter()
-            if seen >= minimum:
-                return now, seen
-            if not alive():
-                raise SystemExit("the process under test exited")
-            time.sleep(0.05)
-
-    first_time, first_count = wait(1)
-    last_time, _ = wait(target)
-    span = last_time - first_time
-    rate = (target - first_count) / span if span > 0 else float("inf")
-    return Throughput(rate, first_time - started, last_time - started)
-
-
-def paced_latency(
-    bootstrap: str,
-    warmup: list[BenchEvent],
-    events: list[BenchEvent],
-    *,
-    rate: float,
-    output: str,
-    event_id_of: Callable[[dict[str, Any]], str],
-) -> tuple[list[float], float, int]:
-    """Produce ``warmup`` then ``events`` at ``rate``/s; time each event's arrival on ``output``.
-
-    The warm-up events are not timed: a fresh producer's first second or so is slow (metadata,
-    connections, first writes to the partitions) whatever consumes the events.
-    Returns (latencies in seconds, achieved produce rate, events not seen within 30 s).
-    """
-    consumer = Consumer({"bootstrap.servers": bootstrap, "group.id": f"bench-{uuid.uuid4().hex}"})
-    partitions = consumer.list_topics(output, timeout=10).topics[output].partitions
-    start_at = []
-    for p in partitions:
-        _, high = consumer.get_watermark_offsets(TopicPartition(output, p), timeout=10)
-        start_at.append(TopicPartition(output, p, high))
-    consumer.assign(start_at)
-    consumer.consume(1, 0.5)  # let the fetchers start before the clock does
-    sent: dict[str, float] = {}
-    # linger.ms 5, the Java client's default since Kafka 4.0, as an upstream service would send;
-    # with 0 every event was a request of its own and the broker spent a core on the load
-    # generator, starving what is measured on two cores. The latency includes the linger.
-    producer = Producer({"bootstrap.servers": bootstrap, "linger.ms": 5, "acks": "all"})
-    span: list[float] = []
-
-    def produce() -> None:
-        begin = time.perf_counter()
-        for n, event in enumerate([*warmup, *events]):
-            delay = begin + n / rate - time.perf_counter()
-            if delay > 0:
-                time.sleep(delay)
-            if n >= len(warmup):
-                sent[event.id] = time.perf_counter()
-            producer.produce(event.topic, event.value, key=event.key)
-            producer.poll(0)
-        span.append(time.perf_counter() - begin - len(warmup) / rate)
-        producer.flush(30)
-
-    sender = threading.Thread(target=produce, name="paced-producer")
-    sender.start()
-    latencies: list[float] = []
-    deadline = None
-    try:
-        while len(latencies) < len(events):
-            messages: list[Message] = next_batch(consumer, 1000, 0.05)
-            arrived = time.perf_counter()
-            for message in messages:
-                if message.error() is not None or message.value() is None:
-                    continue
-                started = sent.get(event_id_of(orjson.loads(message.value() or b"")))
-                if started is not None:
-                    latencies.append(arrived - started)
-            if span and deadline is None:
-                deadline = time.monotonic() + 30
-            if deadline is not None and time.monotonic() > deadline:
-                break
-    finally:
-        sender.join()
-        consumer.close()
-    achieved = (len(events) - 1) / span[0] if span and span[0] > 0 else float("nan")
-    return latencies, achieved, len(events) - len(latencies)
-
-
 @dataclass
 class Bench:
     """One run's shared state: the cluster, the workload, the main prefix's topics."""
@@ -562,7 +163,7 @@ class Bench:
 
     @property
     def event_topics(self) -> list[str]:
-        return [self.prefix + topic for topic in EVENT_TOPICS.values()]
+        return [self.prefix + topic for topic in EVENT_TOPICS]
 
     @property
     def executions(self) -> str:
@@ -580,10 +181,6 @@ class Bench:
         return self.events(int(self.rate * WARMUP_SECONDS)), self.events(
             int(self.rate * self.seconds)
         )
-
-
-def alive(process: subprocess.Popen[bytes] | None) -> Callable[[], bool]:
-    return lambda: process is not None and process.poll() is None
 
 
 def passthrough_throughput(bench: Bench, events_n: int) -> Throughput:
@@ -712,7 +309,7 @@ def warm_up(bench: Bench, events_n: int, seconds: float) -> None:
         return make_events(count, bench.workflows, bench.triggers, prefix, rng)
 
     produce_all(bench.bootstrap, events(events_n))
-    topics = [prefix + topic for topic in EVENT_TOPICS.values()]
+    topics = [prefix + topic for topic in EVENT_TOPICS]
     group = f"warmup-{uuid.uuid4().hex[:8]}"
     with (
         running_passthrough(bench.bootstrap, group, prefix + PASSTHROUGH_TOPIC, topics) as pt,
@@ -733,7 +330,7 @@ def warm_up(bench: Bench, events_n: int, seconds: float) -> None:
             output=prefix + "executions",
             event_id_of=lambda r: r["trigger_event_id"],
         )
-    reap(_STOPPING)  # nothing of the warm-up runs while the figures are taken
+    reap_stopped()  # nothing of the warm-up runs while the figures are taken
     print(
         f"warm-up: passthrough and a worker over {events_n:,} + {bench.rate * seconds:,.0f} "
         f"events on throwaway topics, {time.perf_counter() - began:.0f}s (not measured)",
@@ -741,15 +338,91 @@ def warm_up(bench: Bench, events_n: int, seconds: float) -> None:
     )
 
 
+def parse_parts(text: str) -> list[str]:
+    parts = [part.strip() for part in text.split(",") if part.strip()]
+    unknown = sorted(set(parts) - set(PARTS))
+    if unknown:
+        raise argparse.ArgumentTypeError(f"unknown parts {unknown}; choose among {PARTS}")
+    return parts
+
+
+def parse_counts(text: str) -> list[int]:
+    try:
+        counts = [int(part) for part in text.split(",")]
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"not a list of process counts: {text}") from None
+    if not counts or min(counts) < 1:
+        raise argparse.ArgumentTypeError(f"not a list of process counts: {text}")
+    return counts
+
+
+def bucket_part(bench: Bench, events_n: int) -> None:
+    """Throughput and latency on the one-match-per-event workload (one worker)."""
+    create_topics(bench.bootstrap, bench.prefix, PASSTHROUGH_TOPIC)
+    publish(
+        bench.bootstrap,
+        bench.prefix + "config",
+        definition_records(make_workflows(bench.workflows, bench.triggers)),
+    )
+    produce_all(bench.bootstrap, bench.events(events_n))
+    print(
+        f"throughput: {events_n:,} events pre-produced on {len(EVENT_TOPICS)} topics x 3 "
+        f"partitions, {bench.workflows:,} workflows over {len(bench.triggers)} triggers, "
+        "1 match per event",
+        flush=True,
+    )
+    base = passthrough_throughput(bench, events_n)
+    print(
+        f"  raw passthrough              {base.rate:>10,.0f} events/s   "
+        f"(first output after {base.first_after:.2f}s, all after {base.total:.2f}s)",
+        flush=True,
+    )
+    latencies = worker_throughput_and_latency(bench, events_n, base)
+    passthrough_latency(bench)
+    p99 = percentile(sorted(latencies), 0.99) * 1000
+    print(f"  worker p99 {p99:.1f} ms (target < 50 ms)", flush=True)
+
+
+def memory_part(bench: Bench, memory_n: int) -> None:
+    print("memory: VmRSS of a fresh worker once /readyz is 200 (peak = VmHWM)", flush=True)
+    empty, _ = fresh_worker_rss(bench, 0)
+    full, _ = fresh_worker_rss(bench, memory_n)
+    grown = full["VmRSS"] - empty["VmRSS"]
+    print(f"  difference {mib(grown)}, {grown / memory_n:.1f} KiB per workflow", flush=True)
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--bootstrap", help="an existing cluster; default: start a broker")
     parser.add_argument("--quick", action="store_true", help="small figures, a smoke run")
+    parser.add_argument(
+        "--only",
+        type=parse_parts,
+        default=list(PARTS),
+        help=f"comma-separated parts to run, among {','.join(PARTS)} (default: all)",
+    )
     parser.add_argument("--events", type=int, help="events for the throughput runs (50,000)")
     parser.add_argument("--workflows", type=int, default=1000)
     parser.add_argument("--rate", type=float, default=2000.0, help="paced events/s for latency")
     parser.add_argument("--seconds", type=float, help="length of each latency run (10)")
     parser.add_argument("--memory-workflows", type=int, help="definitions for RSS (10,000)")
+    parser.add_argument(
+        "--processes",
+        type=parse_counts,
+        help="worker process counts of the scale-out run (1,2,4; --quick: 1,2)",
+    )
+    parser.add_argument(
+        "--partitions", type=int, default=12, help="partitions per event topic, scale-out (12)"
+    )
+    parser.add_argument(
+        "--guarantee",
+        choices=["at_least_once", "exactly_once"],
+        default="at_least_once",
+        help="the workers' processing guarantee in the scale-out run (the default's)",
+    )
+    parser.add_argument(
+        "--log-dir", type=Path, help="keep the workers' logs here (default: a temporary folder)"
+    )
     parser.add_argument(
         "--warmup-seconds",
         type=float,
@@ -758,12 +431,17 @@ def main() -> None:
     args = parser.parse_args()
     events_n = args.events or (3_000 if args.quick else 50_000)
     memory_n = args.memory_workflows or (1_000 if args.quick else 10_000)
+    counts = args.processes or ([1, 2] if args.quick else [1, 2, 4])
+    parts = set(args.only)
     began = time.perf_counter()
+    print(cores_line(), flush=True)
 
     with kafka(args.bootstrap) as bootstrap, tempfile.TemporaryDirectory() as tmp:
+        log_dir = args.log_dir or Path(tmp)
+        log_dir.mkdir(parents=True, exist_ok=True)
         bench = Bench(
             bootstrap,
-            Path(tmp),
+            log_dir,
             load_triggers(),
             args.workflows,
             args.rate,
@@ -775,40 +453,24 @@ def main() -> None:
         )
         if warmup_seconds > 0:
             warm_up(bench, events_n, warmup_seconds)
-        create_topics(bootstrap, bench.prefix, PASSTHROUGH_TOPIC)
-        publish(
-            bootstrap,
-            bench.prefix + "config",
-            definition_records(make_workflows(bench.workflows, bench.triggers)),
-        )
-        produce_all(bootstrap, bench.events(events_n))
-        print(
-            f"throughput: {events_n:,} events pre-produced on 7 topics x 3 partitions, "
-            f"{bench.workflows:,} workflows over {len(bench.triggers)} triggers, "
-            "1 match per event",
-            flush=True,
-        )
-        base = passthrough_throughput(bench, events_n)
-        print(
-            f"  raw passthrough              {base.rate:>10,.0f} events/s   "
-            f"(first output after {base.first_after:.2f}s, all after {base.total:.2f}s)",
-            flush=True,
-        )
-        latencies = worker_throughput_and_latency(bench, events_n, base)
-        passthrough_latency(bench)
-        p99 = percentile(sorted(latencies), 0.99) * 1000
-        print(f"  worker p99 {p99:.1f} ms (target < 100 ms)", flush=True)
-
-        print("memory: VmRSS of a fresh worker once /readyz is 200 (peak = VmHWM)", flush=True)
-        empty, _ = fresh_worker_rss(bench, 0)
-        full, _ = fresh_worker_rss(bench, memory_n)
-        grown = full["VmRSS"] - empty["VmRSS"]
-        print(f"  difference {mib(grown)}, {grown / memory_n:.1f} KiB per workflow")
+        if "throughput" in parts:
+            bucket_part(bench, events_n)
+        if "memory" in parts:
+            memory_part(bench, memory_n)
+        if "general" in parts:
+            general_part(bootstrap, bench.log_dir, args.workflows, events_n)
+        if "scaleout" in parts:
+            scaleout_part(
+                bootstrap,
+                bench.log_dir,
+                workflows=args.workflows,
+                events_n=events_n,
+                counts=counts,
+                partitions=args.partitions,
+                guarantee=args.guarantee,
+            )
     print(f"done in {time.perf_counter() - began:.0f}s")
 
 
 if __name__ == "__main__":
-    if len(sys.argv) > 1 and sys.argv[1] == "_passthrough":
-        passthrough(sys.argv[2], sys.argv[3], sys.argv[4], sys.argv[5:])
-    else:
-        main()
+    main()

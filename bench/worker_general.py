@@ -1,0 +1,146 @@
+"""The general workload of bench_worker.py: W1 of the shared guide, over Kafka.
+
+The workflows and event data come from bench_matching.py's generator (three conditions per
+workflow on three of six fields, every operator, thresholds both ways, random order, about 1 in
+40 workflows of a trigger matching an event); here they become config records and CloudEvents
+on each trigger's topic. The matches each event should produce are worked out in-process by
+bench_matching's hand-written closures (not by the engine under test), so the execution records
+can be checked one by one: none lost, none twice, none unexpected.
+"""
+
+from __future__ import annotations
+
+import random
+import time
+import uuid
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import orjson
+
+from bench_matching import SEED, build_closures, make_definitions, make_events
+from worker_harness import (
+    EVENT_TOPICS,
+    PASSTHROUGH_TOPIC,
+    BenchEvent,
+    Tally,
+    alive,
+    create_topics,
+    definition_records,
+    high_watermarks,
+    load_triggers,
+    new_prefix,
+    produce_all,
+    publish,
+    read_executions,
+    record_count,
+    running_passthrough,
+    running_worker,
+    time_until,
+)
+
+
+@dataclass(frozen=True)
+class GeneralWorkload:
+    definitions: list[dict[str, Any]]  # config records (kind workflow)
+    events: list[BenchEvent]
+    expected: set[tuple[str, str]]  # (event id, workflow id) of every match
+
+    @property
+    def matches(self) -> int:
+        return len(self.expected)
+
+
+def general_workload(workflows: int, events: int, prefix: str) -> GeneralWorkload:
+    """``workflows`` W1 general workflows over the catalog's triggers (round robin) and
+    ``events`` events uniform over them, on ``prefix``'s event topics; same seed every run."""
+    triggers = load_triggers()
+    names = [name for name, _ in triggers]
+    topic_of = dict(triggers)
+    rng = random.Random(SEED)
+    definitions = make_definitions(workflows, names, "general", random.Random(SEED + workflows))
+    for raw in definitions:
+        raw["kind"] = "workflow"
+        raw["version"] = 1
+    closures = build_closures(definitions)
+    run = uuid.uuid4().hex[:8]
+    produced: list[BenchEvent] = []
+    expected: set[tuple[str, str]] = set()
+    for i, event in enumerate(make_events(events, (rng.choice(names) for _ in range(events)), rng)):
+        event_id = f"g-{run}-{i}"
+        subject = event.data["user_id"]
+        envelope = {
+            "specversion": "1.0",
+            "id": event_id,
+            "source": "bench/worker-general",
+            "type": event.type,
+            "subject": subject,
+            "time": event.time.isoformat(),
+            "datacontenttype": "application/json",
+            "data": event.data,
+        }
+        produced.append(
+            BenchEvent(
+                event_id, prefix + topic_of[event.type], subject.encode(), orjson.dumps(envelope)
+            )
+        )
+        expected.update(
+            (event_id, wid) for wid, test in closures.get(event.type, ()) if test(event.data)
+        )
+    return GeneralWorkload(definitions, produced, expected)
+
+
+def general_part(bootstrap: str, log_dir: Path, workflows: int, events_n: int) -> float:
+    """Worker against passthrough on the general workload; returns worker/passthrough."""
+    prefix = new_prefix("general")
+    create_topics(bootstrap, prefix, PASSTHROUGH_TOPIC)
+    workload = general_workload(workflows, events_n, prefix)
+    publish(bootstrap, prefix + "config", definition_records(workload.definitions))
+    produce_all(bootstrap, workload.events)
+    print(
+        f"general workload: {events_n:,} events pre-produced on {len(EVENT_TOPICS)} topics x 3 "
+        f"partitions, {workflows:,} W1 general workflows (bench_matching's generator); "
+        f"{workload.matches:,} matches expected ({workload.matches / events_n:.2f} per event)",
+        flush=True,
+    )
+    topics = [prefix + topic for topic in EVENT_TOPICS]
+    group = f"bench-passthrough-{uuid.uuid4().hex[:8]}"
+    scratch = prefix + PASSTHROUGH_TOPIC
+    with (
+        running_passthrough(bootstrap, group, scratch, topics) as pt,
+        record_count(bootstrap, [scratch]) as count,
+    ):
+        base = time_until(count, events_n, time.perf_counter(), alive(pt))
+    print(
+        f"  raw passthrough              {base.rate:>10,.0f} events/s   "
+        f"(first output after {base.first_after:.2f}s, all after {base.total:.2f}s)",
+        flush=True,
+    )
+    executions = prefix + "executions"
+    starts = high_watermarks(bootstrap, executions)
+    with (
+        running_worker(bootstrap, prefix, log_dir) as worker,
+        record_count(bootstrap, [executions]) as count,
+        record_count(bootstrap, [prefix + "dlq"]) as dead,
+    ):
+        body = worker.wait_ready()
+        if body["workflows"] != workflows:
+            raise SystemExit(f"the worker loaded {body['workflows']} of {workflows} workflows")
+        ready_after = time.perf_counter() - worker.started
+        mine = time_until(count, workload.matches, worker.started, alive(worker.process))
+        time.sleep(1.0)
+        dead_letters = dead()
+    tally = Tally.of(read_executions(bootstrap, executions, starts), workload.expected)
+    rate = mine.rate * events_n / workload.matches  # records/s -> events/s
+    ratio = rate / base.rate
+    print(
+        f"  eventrules worker            {rate:>10,.0f} events/s   "
+        f"({mine.rate:,.0f} execution records/s; ready after {ready_after:.2f}s, "
+        f"all after {mine.total:.2f}s)",
+    )
+    print(f"  worker/passthrough = {ratio:.2f} (target >= 0.4)")
+    print(f"  {tally.line(workload.matches)}; {dead_letters} dead letters", flush=True)
+    if tally.missing or tally.unexpected or dead_letters:
+        raise SystemExit("general workload: EXECUTIONS DO NOT MATCH THE EXPECTED MATCHES")
+    return ratio
