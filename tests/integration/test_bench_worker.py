@@ -7,6 +7,7 @@ from __future__ import annotations
 import re
 import subprocess
 import sys
+from pathlib import Path
 
 import pytest
 
@@ -15,7 +16,19 @@ from integration.harness import REPO_ROOT
 pytestmark = pytest.mark.integration
 
 
-def test_bench_worker_quick_general_and_scaleout_lose_nothing(kafka_bootstrap: str) -> None:
+def worker_complaints(log_dir: Path) -> str:
+    """The workers' log lines above INFO, to tell why a run failed."""
+    return "\n".join(
+        f"{log.name}: {line}"
+        for log in sorted(log_dir.glob("*.log"))
+        for line in log.read_text(errors="replace").splitlines()
+        if '"level":"WARNING"' in line or '"level":"ERROR"' in line
+    )
+
+
+def test_bench_worker_quick_general_and_scaleout_lose_nothing(
+    kafka_bootstrap: str, tmp_path: Path
+) -> None:
     result = subprocess.run(
         [
             sys.executable,
@@ -27,6 +40,8 @@ def test_bench_worker_quick_general_and_scaleout_lose_nothing(kafka_bootstrap: s
             "0",
             "--bootstrap",
             kafka_bootstrap,
+            "--log-dir",
+            str(tmp_path),
         ],
         cwd=REPO_ROOT,
         capture_output=True,
@@ -35,7 +50,7 @@ def test_bench_worker_quick_general_and_scaleout_lose_nothing(kafka_bootstrap: s
         check=False,
     )
     output = result.stdout
-    assert result.returncode == 0, output + result.stderr
+    assert result.returncode == 0, output + result.stderr + worker_complaints(tmp_path)
     assert re.search(r"worker/passthrough = \d+\.\d\d \(target >= 0\.4\)", output), output
     checks = re.findall(
         r"([\d,]+) execution records for ([\d,]+) expected matches: (\d+) lost, (\d+) duplicates, "
