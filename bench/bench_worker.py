@@ -412,6 +412,9 @@ def main() -> None:
         help="worker process counts of the scale-out run (1,2,4; --quick: 1,2)",
     )
     parser.add_argument(
+        "--rounds", type=int, help="rounds of the scale-out run, medians printed (3; --quick: 1)"
+    )
+    parser.add_argument(
         "--partitions", type=int, default=12, help="partitions per event topic, scale-out (12)"
     )
     parser.add_argument(
@@ -468,6 +471,7 @@ def main() -> None:
                 counts=counts,
                 partitions=args.partitions,
                 guarantee=args.guarantee,
+                rounds=args.rounds or (1 if args.quick else 3),
             )
     print(f"done in {time.perf_counter() - began:.0f}s")
 

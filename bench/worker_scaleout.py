@@ -16,6 +16,7 @@ runs the processes are stopped and waited for. The broker runs on the same cores
 
 from __future__ import annotations
 
+import statistics
 import time
 import uuid
 from dataclasses import dataclass
@@ -189,6 +190,34 @@ def run_group(
     )
 
 
+def passthrough_rate(bootstrap: str, prefix: str, topics: list[str], events_n: int) -> float:
+    """One passthrough process (a group of its own) over the same events."""
+    scratch = prefix + PASSTHROUGH_TOPIC
+    group = f"bench-passthrough-{uuid.uuid4().hex[:8]}"
+    with (
+        running_passthrough(bootstrap, group, scratch, topics) as pt,
+        record_count(bootstrap, [scratch]) as count,
+    ):
+        start = count()
+        return time_until(lambda: count() - start, events_n, time.perf_counter(), alive(pt)).rate
+
+
+def run_line(run: GroupRun, one: float, base: float) -> str:
+    return (
+        f"  {run.processes} process{'es' if run.processes > 1 else '  '}  {run.rate:>10,.0f} "
+        f"events/s ({run.rate / one:.2f}x one; {run.rate / base:.2f}x the passthrough); "
+        f"settled {run.settled_after:.1f}s after the first record, "
+        f"{run.settled_rate:,.0f} events/s after that\n"
+        "      partitions held "
+        + "/".join(map(str, run.partitions))
+        + ", events consumed "
+        + "/".join(f"{n:,}" for n in run.consumed)
+        + ", RSS "
+        + "/".join(mib(kib) for kib in run.rss_kib)
+        + " (each holds the whole config)"
+    )
+
+
 def scaleout_part(
     bootstrap: str,
     log_dir: Path,
@@ -198,8 +227,10 @@ def scaleout_part(
     counts: list[int],
     partitions: int,
     guarantee: str,
+    rounds: int,
 ) -> list[GroupRun]:
-    """Aggregate throughput of each process count in ``counts`` over the same events."""
+    """Aggregate throughput of each process count in ``counts`` over the same events, in
+    ``rounds`` rounds (each round runs every count once, in order, after a passthrough)."""
     prefix = new_prefix("scaleout")
     create_topics(bootstrap, prefix, PASSTHROUGH_TOPIC)
     topics = [prefix + topic for topic in EVENT_TOPICS]
@@ -213,56 +244,38 @@ def scaleout_part(
         f"scale-out: {events_n:,} events pre-produced on {len(topics)} topics x {partitions} "
         f"partitions ({total}; {fewest:,} to {most:,} events each), {workflows:,} W1 general "
         f"workflows, {workload.matches:,} matches expected; {guarantee}; worker processes of "
-        "one group: " + ", ".join(map(str, counts)),
+        "one group: " + ", ".join(map(str, counts)) + f"; {rounds} round(s)",
         flush=True,
     )
-    print(f"  {cores_line()}", flush=True)
-    scratch = prefix + PASSTHROUGH_TOPIC
-    group = f"bench-passthrough-{uuid.uuid4().hex[:8]}"
-    with (
-        running_passthrough(bootstrap, group, scratch, topics) as pt,
-        record_count(bootstrap, [scratch]) as count,
-    ):
-        base = time_until(count, events_n, time.perf_counter(), alive(pt))
-    print(f"  raw passthrough (1 process)  {base.rate:>10,.0f} events/s", flush=True)
     env = {"EVENTRULES_PROCESSING_GUARANTEE": guarantee}
     runs: list[GroupRun] = []
-    for processes in counts:
-        run = run_group(
-            bootstrap,
-            prefix,
-            log_dir,
-            workload,
-            processes=processes,
-            env=env,
-        )
-        runs.append(run)
-        one = runs[0].rate if runs[0].processes == 1 else float("nan")
-        print(
-            f"  {processes} process{'es' if processes > 1 else '  '}  {run.rate:>10,.0f} events/s "
-            f"({run.rate / one:.2f}x one; {run.rate / base.rate:.2f}x the passthrough); "
-            f"group settled {run.settled_after:.1f}s after the first record, "
-            f"{run.settled_rate:,.0f} events/s after that",
-        )
-        print(
-            "      partitions held "
-            + "/".join(map(str, run.partitions))
-            + ", events consumed "
-            + "/".join(f"{n:,}" for n in run.consumed)
-            + ", RSS "
-            + "/".join(mib(kib) for kib in run.rss_kib)
-            + " (each holds the whole config)"
-        )
-        print(f"      {run.tally.line(workload.matches)}", flush=True)
+    bases: list[float] = []
+    for number in range(1, rounds + 1):
+        print(f"  round {number}: {cores_line()}", flush=True)
+        bases.append(passthrough_rate(bootstrap, prefix, topics, events_n))
+        print(f"  raw passthrough (1 process)  {bases[-1]:>10,.0f} events/s", flush=True)
+        this_round: list[GroupRun] = []
+        for processes in counts:
+            run = run_group(bootstrap, prefix, log_dir, workload, processes=processes, env=env)
+            this_round.append(run)
+            one = this_round[0].rate if this_round[0].processes == 1 else float("nan")
+            print(run_line(run, one, bases[-1]))
+            print(f"      {run.tally.line(workload.matches)}", flush=True)
+        runs.extend(this_round)
+    medians = {n: statistics.median(r.rate for r in runs if r.processes == n) for n in counts}
+    one = medians.get(1, float("nan"))
+    base = statistics.median(bases)
     lost = sum(run.tally.missing + run.tally.unexpected for run in runs)
-    duplicates = sum(run.tally.duplicates for run in runs)
+    duplicates = [run.tally.duplicates for run in runs]
     print(
-        "  scale-out summary: "
-        + " / ".join(f"{run.processes}" for run in runs)
+        f"  scale-out summary (median of {rounds} round(s)): "
+        + " / ".join(map(str, counts))
         + " processes: "
-        + " / ".join(f"{run.rate:,.0f}" for run in runs)
-        + f" events/s; {lost} lost or unexpected, {duplicates} duplicates; "
-        f"passthrough {base.rate:,.0f} events/s",
+        + " / ".join(f"{medians[n]:,.0f}" for n in counts)
+        + " events/s ("
+        + " / ".join(f"{medians[n] / one:.2f}x" for n in counts)
+        + f" one); passthrough {base:,.0f} events/s; {lost} lost or unexpected, "
+        f"{sum(duplicates)} duplicates (per run: {', '.join(map(str, duplicates))})",
         flush=True,
     )
     if lost:
