@@ -22,7 +22,7 @@ import uuid
 from dataclasses import dataclass
 from pathlib import Path
 
-from confluent_kafka import Consumer, TopicPartition
+from confluent_kafka import Consumer, KafkaException, TopicPartition
 from confluent_kafka.admin import AdminClient, NewPartitions
 
 from worker_general import GeneralWorkload, general_workload
@@ -103,13 +103,21 @@ class GroupWatch:
         }
 
     def lag(self) -> int:
+        """Events not committed yet; -1 when the broker did not say (a coordinator moving or
+        loading, a timeout on a loaded machine: asked again at the next poll)."""
         partitions = [TopicPartition(topic, p) for topic, p in self.ends]
-        committed = self.offsets.committed(partitions, timeout=10)
+        try:
+            committed = self.offsets.committed(partitions, timeout=10)
+        except KafkaException:
+            return -1
         return sum(self.ends[tp.topic, tp.partition] - max(tp.offset, 0) for tp in committed)
 
     def settled(self, processes: int) -> tuple[bool, list[int]]:
         """(every process holds partitions and together all of them, partitions held each)."""
-        description = self.admin.describe_consumer_groups([self.group])[self.group].result(10)
+        try:
+            description = self.admin.describe_consumer_groups([self.group])[self.group].result(10)
+        except KafkaException:
+            return False, []
         held = [
             len(member.assignment.topic_partitions) if member.assignment else 0
             for member in description.members
@@ -162,7 +170,12 @@ def run_group(
             elif time.monotonic() - moved > STALL_SECONDS:
                 raise SystemExit(f"the group is stuck with a lag of {lag:,}; see {log_dir}")
             time.sleep(0.25)
-        _, held = watch.settled(processes)
+        held: list[int] = []
+        for _ in range(20):  # the group as it ended (asked again if the broker did not say)
+            _, held = watch.settled(processes)
+            if held:
+                break
+            time.sleep(0.5)
         consumed = [worker.consumed() for worker in workers]
         rss = [rss_kib(worker.pid)["VmRSS"] for worker in workers]
     finally:
