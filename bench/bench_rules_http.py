@@ -15,7 +15,7 @@ evaluations/s on one core; a sample of HTTP decisions is checked against the in-
     .venv/bin/python bench/bench_rules_http.py --quick    # smoke run
     .venv/bin/python bench/bench_rules_http.py --bootstrap 127.0.0.1:39092
 
-Without ``--bootstrap`` the script runs its own broker (see bench/bench_worker.py).
+Without ``--bootstrap`` the script runs its own broker (see bench/worker_harness.py).
 """
 
 from __future__ import annotations

@@ -33,7 +33,6 @@ import orjson
 from confluent_kafka import Consumer, Producer, TopicPartition
 from confluent_kafka.admin import AdminClient, NewTopic
 
-from bench_worker import kafka
 from eventrules.kafka.clients import consumer_config, private_group
 from eventrules.kafka.records import Record
 from eventrules.metrics import Metrics
@@ -50,6 +49,7 @@ from eventrules.runtime.state.store import PartitionStore, encode_entry
 from eventrules.settings import TopicNames
 from eventrules.workflows.engine import Engine
 from eventrules.workflows.plan import PlannedWorkflow, RenderedAction
+from worker_harness import kafka
 
 PARTITIONS = 6
 T0 = 1_793_613_600.0  # 2026-11-02T10:00:00Z
