@@ -146,20 +146,31 @@ def next_batch(consumer: Consumer, size: int, timeout: float) -> list[Message]:
     return [] if first is None else [first, *consumer.consume(size - 1, 0)]
 
 
+def known_partitions(consumer: Consumer, topic: str, timeout: float = 30.0) -> list[int]:
+    """The partitions of ``topic``, waiting while the metadata of a topic created a moment ago
+    has none yet (counting over none, a run once waited for output that was long there)."""
+    deadline = time.monotonic() + timeout
+    while True:
+        found = consumer.list_topics(topic, timeout=10).topics.get(topic)
+        if found is not None and found.error is None and found.partitions:
+            return sorted(found.partitions)
+        if time.monotonic() > deadline:
+            raise SystemExit(f"topic {topic} has no partitions after {timeout:.0f}s")
+        time.sleep(0.2)
+
+
 @contextlib.contextmanager
 def record_count(bootstrap: str, topics: list[str]) -> Iterator[Callable[[], int]]:
     """A function returning how many records ``topics`` hold (sum of high - low watermarks)."""
     consumer = Consumer({"bootstrap.servers": bootstrap, "group.id": f"bench-{uuid.uuid4().hex}"})
     partitions = [
-        TopicPartition(topic, p)
-        for topic in topics
-        for p in consumer.list_topics(topic, timeout=10).topics[topic].partitions
+        TopicPartition(topic, p) for topic in topics for p in known_partitions(consumer, topic)
     ]
 
     def count() -> int:
         total = 0
         for tp in partitions:
-            low, high = consumer.get_watermark_offsets(tp, timeout=10, cached=False)
+            low, high = watermarks(consumer, tp, timeout=30)
             total += high - low
         return total
 
@@ -426,7 +437,7 @@ def paced_latency(
     Returns (latencies in seconds, achieved produce rate, events not seen within 30 s).
     """
     consumer = Consumer({"bootstrap.servers": bootstrap, "group.id": f"bench-{uuid.uuid4().hex}"})
-    partitions = consumer.list_topics(output, timeout=10).topics[output].partitions
+    partitions = known_partitions(consumer, output)
     start_at = []
     for p in partitions:
         _, high = consumer.get_watermark_offsets(TopicPartition(output, p), timeout=10)
@@ -482,7 +493,7 @@ def high_watermarks(bootstrap: str, topic: str) -> dict[int, int]:
     """The end offset of each partition of ``topic``."""
     consumer = Consumer({"bootstrap.servers": bootstrap, "group.id": f"bench-{uuid.uuid4().hex}"})
     try:
-        partitions = consumer.list_topics(topic, timeout=10).topics[topic].partitions
+        partitions = known_partitions(consumer, topic)
         # retried while a partition's leader is elected (topics created or grown a moment ago)
         return {
             p: watermarks(consumer, TopicPartition(topic, p), timeout=30)[1] for p in partitions
