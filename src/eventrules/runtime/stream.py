@@ -341,13 +341,19 @@ class StreamLoop:
         a partition still careful keeps saying its last owner died."""
         try:
             committed = self.consumer.committed(partitions, timeout=10)
-            clean = [
-                TopicPartition(tp.topic, tp.partition, tp.offset, metadata=MARK_CLEAN)
-                for tp in committed
-                if tp.offset >= 0
-                and tp.metadata != MARK_CLEAN
-                and (tp.topic, tp.partition) not in self._careful
-            ]
+            clean = []
+            for tp in committed:
+                key = (tp.topic, tp.partition)
+                # Offsets stored since librdkafka's last auto-commit are newer than what the
+                # group holds: marking the older one would hand the next owner work already done.
+                done = self.last_offsets.get(key)
+                offset = max(tp.offset, done + 1) if done is not None else tp.offset
+                if offset < 0 or key in self._careful:
+                    continue
+                if tp.metadata != MARK_CLEAN or offset > tp.offset:
+                    clean.append(
+                        TopicPartition(tp.topic, tp.partition, offset, metadata=MARK_CLEAN)
+                    )
             if clean:
                 if not self.exactly_once:
                     # stored too: librdkafka's own final commit of stored offsets must agree

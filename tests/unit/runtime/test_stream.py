@@ -481,3 +481,19 @@ def test_a_failed_transaction_with_no_more_input_still_resets_the_position() -> 
     asyncio.run(asyncio.wait_for(loop.run(), 30))
     assert ("events", 0, 7) in consumer.seeks
     assert loop._resync is False
+
+
+def test_a_hand_over_commits_what_was_stored_since_the_last_auto_commit() -> None:
+    """At-least-once: delivered batches are stored and committed by librdkafka every few
+    seconds; a revoke in between must hand over the stored offsets, not the older committed
+    ones (the next owner would run those events again)."""
+    loop, producer, consumer = make_loop()
+    consumer.marks[("events", 0)] = (1, run_mark(loop.owner))  # the last auto-commit
+    asyncio.run(loop._process(batch((0, 1), (0, 2), (0, 3))))
+    producer.deliver()
+    asyncio.run(loop._after_batch())
+    assert consumer.stored == [[("events", 0, 4)]]
+    assert consumer.marks[("events", 0)][0] == 1, "stored, not yet auto-committed"
+    loop._on_revoke(consumer, [TopicPartition("events", 0)])
+    assert consumer.marks[("events", 0)] == (4, MARK_CLEAN)
+    assert all(offset >= 4 for _, partition, offset, _ in consumer.history if partition == 0)
