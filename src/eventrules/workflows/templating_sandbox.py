@@ -68,8 +68,10 @@ class _RecordingUndefined(ChainableUndefined):
         if self._undefined_exception is SecurityError:
             self._fail_with_undefined_error()
         names = missing_names.get()
-        if names is not None and self._undefined_name is not None:
-            names.append(self._undefined_name)
+        name = self._undefined_name
+        if names is not None and name is not None:
+            # a subscript's key can be any value (a list is unhashable): names are text
+            names.append(name if isinstance(name, str) else repr(name))
         return ""
 
 

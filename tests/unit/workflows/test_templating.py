@@ -46,6 +46,12 @@ def test_missing_variables_render_empty_and_are_reported() -> None:
     assert missing == ["email", "name", "user"]
 
 
+def test_a_missing_subscript_with_an_unhashable_key_is_reported_as_text() -> None:
+    # found by the property test: the key of ``a[items]`` is a list, which dict.fromkeys refused
+    params = compile_params({"x": "{{ a[items] }}"}, untemplated=frozenset(), path="p")
+    assert params.render({"items": [1, 2], "a": {}}) == ({"x": ""}, ["[1, 2]"])
+
+
 def test_default_filter_is_not_reported_missing() -> None:
     rendered, missing = render({"body": "Hi {{ name | default('there') }}"}, {})
     assert rendered == {"body": "Hi there"}
