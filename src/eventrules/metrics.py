@@ -10,6 +10,7 @@ series without end. Workflow and rule ids come from definitions, which are decla
 
 from __future__ import annotations
 
+from bisect import bisect_left
 from collections.abc import Container
 from dataclasses import dataclass, field
 from typing import Any, Final
@@ -43,6 +44,19 @@ DURATION_BUCKETS = (
     10.0,
     30.0,
 )
+
+
+def _apply_observations(child: Any, pending: list[float]) -> None:
+    """Add a batch of observations (``[sum, count per bucket, count above the last]``) to a
+    histogram child with :data:`DURATION_BUCKETS`: the same series one observe() each would."""
+    buckets = getattr(child, "_buckets", None)
+    bounds = getattr(child, "_upper_bounds", None)
+    if buckets is None or bounds is None or list(bounds[:-1]) != list(DURATION_BUCKETS):
+        raise TypeError("batched observations need a histogram with DURATION_BUCKETS")
+    child._sum.inc(pending[0])
+    for index, amount in enumerate(pending[1:]):
+        if amount:
+            buckets[index].inc(amount)
 
 
 @dataclass(frozen=True)
@@ -82,6 +96,10 @@ class Metrics:
     _counts: dict[tuple[Any, tuple[str, ...]], int] = field(
         default_factory=dict, compare=False, repr=False
     )
+    # histogram observations not applied yet: per (histogram, labels), [sum, count per bucket]
+    _observed: dict[tuple[Any, tuple[str, ...]], list[float]] = field(
+        default_factory=dict, compare=False, repr=False
+    )
 
     def count(self, metric: Any, *labels: str) -> None:
         """Add one to ``metric{labels}`` at the next :meth:`apply_counts`.
@@ -92,11 +110,26 @@ class Metrics:
         key = (metric, labels)
         self._counts[key] = self._counts.get(key, 0) + 1
 
+    def observe(self, metric: Histogram, amount: float, *labels: str) -> None:
+        """Observe ``amount`` in ``metric{labels}`` at the next :meth:`apply_counts`: a sum and
+        one bucket count kept here (an observation in prometheus_client takes two locks)."""
+        key = (metric, labels)
+        pending = self._observed.get(key)
+        if pending is None:
+            pending = self._observed[key] = [0.0] * (len(DURATION_BUCKETS) + 2)
+        pending[0] += amount
+        pending[1 + bisect_left(DURATION_BUCKETS, amount)] += 1
+
     def apply_counts(self) -> None:
+        """Apply what :meth:`count` and :meth:`observe` gathered since the last call."""
         counts = list(self._counts.items())
         self._counts.clear()
         for (metric, labels), amount in counts:
             self.child(metric, *labels).inc(amount)
+        observed = list(self._observed.items())
+        self._observed.clear()
+        for (histogram, labels), pending in observed:
+            _apply_observations(self.child(histogram, *labels), pending)
 
     def child(self, metric: Any, *labels: str) -> Any:
         """``metric.labels(*labels)``, cached: the hot path calls it several times per event

@@ -12,9 +12,10 @@ large, an illegal or unknown topic, no authorisation), which retrying cannot cur
 from __future__ import annotations
 
 import asyncio
+import functools
 from contextvars import ContextVar
 from dataclasses import dataclass
-from typing import Any, cast
+from typing import Any
 
 from confluent_kafka import KafkaError as LibKafkaError
 from confluent_kafka import KafkaException, Message, Producer
@@ -135,22 +136,27 @@ class KafkaSender:
         """``partition`` pins the record (a state changelog follows its input's partition);
         otherwise the key chooses it."""
         reports = self.reports
-        source = self._source.get()
-        extra: dict[str, Any] = {} if partition is None else {"partition": partition}
-
-        def delivered(error: Any, message: Message) -> None:
-            reports.on_delivery(error, message, source)
-
+        # a partial, not a closure: the callback runs per output, one Python frame fewer
+        delivered = functools.partial(reports.on_delivery, source=self._source.get())
         while True:
             try:
-                self.producer.produce(
-                    topic,
-                    value=value,
-                    key=key,
-                    headers=cast(Any, headers) or None,
-                    on_delivery=delivered,
-                    **extra,
-                )
+                if partition is None:
+                    self.producer.produce(
+                        topic,
+                        value=value,
+                        key=key,
+                        headers=headers or None,
+                        on_delivery=delivered,
+                    )
+                else:
+                    self.producer.produce(
+                        topic,
+                        value=value,
+                        key=key,
+                        partition=partition,
+                        headers=headers or None,
+                        on_delivery=delivered,
+                    )
                 reports.outstanding += 1
                 return
             except BufferError:

@@ -99,7 +99,8 @@ def _build(attributes: dict[str, Any], data: Any, timestamp_ms: int | None) -> E
     subject = attributes.get("subject")
     if subject is not None and not isinstance(subject, str):
         raise PoisonEventError("invalid_attribute", "subject must be a string")
-    return Event(
+    # every field is checked above as the model would (tests/unit/models hold it to that)
+    return Event.checked(
         id=attributes["id"],
         type=attributes["type"],
         source=attributes["source"],

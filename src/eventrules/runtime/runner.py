@@ -96,6 +96,9 @@ class WorkflowRunner:
         self._inline_spent = 0.0
         # where throttled, deduplicated and absence workflows and delayed actions go
         self.state = state
+        # real topic names, resolved once: per action type, and the executions topic
+        self._action_topics: dict[str, str] = {}
+        self._executions_topic = topics.executions
 
     def begin_batch(self) -> None:
         """A new batch: its webhooks get a fresh inline budget."""
@@ -209,8 +212,8 @@ class WorkflowRunner:
         }
         await self._write_record(planned.workflow_id, record)
         self.metrics.count(self.metrics.executions, planned.workflow_id, status)
-        self.metrics.child(self.metrics.execution_duration, planned.workflow_id).observe(
-            duration_ms / 1000
+        self.metrics.observe(
+            self.metrics.execution_duration, duration_ms / 1000, planned.workflow_id
         )
         return record
 
@@ -220,7 +223,14 @@ class WorkflowRunner:
         return self.engine.plan(event)
 
     async def _write_record(self, workflow_id: str, record: dict[str, Any]) -> None:
-        await self.sender.send(self.topics.executions, workflow_id.encode(), _json(record))
+        await self.sender.send(self._executions_topic, workflow_id.encode(), _json(record))
+
+    def _action_topic(self, action_type: str) -> str:
+        topic = self._action_topics.get(action_type)
+        if topic is None:
+            logical = ACTION_TOPICS.get(action_type, _DEFAULT_ACTION_TOPIC)
+            topic = self._action_topics[action_type] = self.topics(logical)
+        return topic
 
     async def _run_action(
         self,
@@ -246,7 +256,7 @@ class WorkflowRunner:
                     action, planned, event, run_id, this_id
                 )
             else:
-                topic = self.topics(ACTION_TOPICS.get(action.type, _DEFAULT_ACTION_TOPIC))
+                topic = self._action_topic(action.type)
                 # The ActionMessage fields, as a dict: the model documents and tests the shape,
                 # building and dumping it per action would double the cost of a run.
                 message = {
@@ -279,7 +289,7 @@ class WorkflowRunner:
             "success" if error is None else "retrying" if retrying else "failed"
         )
         self.metrics.count(self.metrics.actions, action.type, status)
-        self.metrics.child(self.metrics.action_duration, action.type).observe(seconds)
+        self.metrics.observe(self.metrics.action_duration, seconds, action.type)
         # The ActionResult fields (see execute on why a dict).
         return {
             "action_id": this_id,

@@ -99,6 +99,8 @@ class CompiledWorkflow:
     actions: tuple[CompiledAction, ...]
     gates: tuple[CompiledGate, ...] = ()
     absence: CompiledAbsence | None = None
+    # whether a template of its actions or gates runs jinja (a render budget is needed)
+    uses_jinja: bool = True
 
     @property
     def order_key(self) -> tuple[int, str]:
@@ -159,7 +161,10 @@ def compile_workflow(workflow: Workflow, catalog: TriggerCatalog) -> CompiledWor
         )
     _raise_problems(workflow, problems, exceeded)
     condition = compile_condition(workflow.conditions) if workflow.conditions is not None else None
-    return CompiledWorkflow(workflow, condition, actions, tuple(gates), absence)
+    uses_jinja = any(action.params.uses_jinja for action in actions) or any(
+        gate.key.uses_jinja for gate in gates
+    )
+    return CompiledWorkflow(workflow, condition, actions, tuple(gates), absence, uses_jinja)
 
 
 def compile_actions(workflow: Workflow) -> tuple[CompiledAction, ...]:

@@ -17,6 +17,7 @@ The new definition is compiled before anything changes, so a bad one leaves the 
 
 from __future__ import annotations
 
+import contextlib
 from collections.abc import Mapping
 from datetime import UTC, tzinfo
 from typing import Any
@@ -156,8 +157,9 @@ class Engine:
             return Plan(event.id, event.type, (), self.answers(event))
         context = template_context(event)
         planned: list[PlannedWorkflow] = []
-        # one render budget (time, loop iterations) for every template this event renders
-        with render_budget():
+        # one render budget (time, loop iterations) for every jinja template this event renders
+        jinja = any(compiled.uses_jinja for compiled in matched)
+        with render_budget() if jinja else contextlib.nullcontext():
             for compiled in matched:
                 gates = compiled.render_gates(context)[0] if compiled.gates else ()
                 absence = compiled.absence.watch(event.data) if compiled.absence else None

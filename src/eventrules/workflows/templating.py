@@ -25,7 +25,7 @@ import keyword
 import re
 from collections.abc import Mapping
 from dataclasses import dataclass
-from typing import Any, Final
+from typing import Any, Final, cast
 
 from jinja2 import Template, TemplateSyntaxError, nodes
 from jinja2.exceptions import SecurityError
@@ -120,7 +120,8 @@ class _Interpolation:
                     return None
         return cls(tuple(parts))
 
-    def render(self, context: Mapping[str, Any], cap: int) -> str:
+    def render(self, context: Mapping[str, Any], cap: int, names: list[str] | None = None) -> str:
+        """``names`` collects the missing variables (default: the ones jinja collects in)."""
         pieces = []
         converted = 0
         for is_name, text in self.parts:
@@ -138,9 +139,9 @@ class _Interpolation:
                         raise _too_long(cap)
                     pieces.append(piece)
             else:
-                names = missing_names.get()
-                if names is not None:
-                    names.append(text)
+                into = missing_names.get() if names is None else names
+                if into is not None:
+                    into.append(text)
         if sum(map(len, pieces)) > cap:
             raise _too_long(cap)
         return "".join(pieces)
@@ -172,6 +173,11 @@ class TemplatedParams:
         # plain {{ name }} templates need no render budget: they cost what they print
         self._uses_jinja = uses_jinja
 
+    @property
+    def uses_jinja(self) -> bool:
+        """Whether rendering runs a jinja template (which needs a render budget)."""
+        return self._uses_jinja and self.has_templates
+
     def render(self, context: Mapping[str, Any]) -> tuple[dict[str, Any], list[str]]:
         """The rendered parameters and the names of missing variables (deduplicated, in order).
 
@@ -180,14 +186,16 @@ class TemplatedParams:
         if not self.has_templates:
             return _copy(self._compiled), []
         names: list[str] = []
+        if not self._uses_jinja:
+            # plain {{ name }} templates: no context variable, no budget (the common case)
+            cap = active_limits().template_max_output_chars
+            rendered = _render_plain(self._compiled, context, cap, names)
+            return rendered, list(dict.fromkeys(names)) if names else names
         token = missing_names.set(names)
         try:
             cap = active_limits().template_max_output_chars
-            if self._uses_jinja:
-                with render_budget() as budget:  # the action's templates share one (or the event's)
-                    rendered = _render(self._compiled, context, budget, cap)
-            else:
-                rendered = _render(self._compiled, context, None, cap)
+            with render_budget() as budget:  # the action's templates share one (or the event's)
+                rendered = _render(self._compiled, context, budget, cap)
         finally:
             missing_names.reset(token)
         return rendered, list(dict.fromkeys(names))
@@ -271,6 +279,24 @@ def _render(value: Any, context: Mapping[str, Any], budget: RenderBudget | None,
         return {key: _render(item, context, budget, cap) for key, item in value.items()}
     if isinstance(value, list):
         return [_render(item, context, budget, cap) for item in value]
+    return value
+
+
+def _render_plain(value: Any, context: Mapping[str, Any], cap: int, names: list[str]) -> Any:
+    """:func:`_render` of params whose templates are all plain (see TemplatedParams)."""
+    if type(value) is _Leaf:
+        try:
+            return cast(_Interpolation, value.template).render(context, cap, names)
+        except TemplateLimitError as exc:
+            raise TemplateLimitError(
+                f"{value.path}: {exc}", limit=exc.limit, maximum=exc.maximum
+            ) from None
+        except Exception as exc:  # a failing template costs this action, never the whole plan
+            raise TemplateError(f"{value.path}: {type(exc).__name__}: {exc}") from None
+    if isinstance(value, dict):
+        return {key: _render_plain(item, context, cap, names) for key, item in value.items()}
+    if isinstance(value, list):
+        return [_render_plain(item, context, cap, names) for item in value]
     return value
 
 

@@ -16,6 +16,7 @@ from eventrules.kafka.records import Record
 from eventrules.limits import Limits, limits_applied
 from eventrules.metrics import Metrics
 from eventrules.models.cloudevents import decode_event, encode_structured
+from eventrules.models.events import Event
 from eventrules.models.workflows import parse_workflow
 from eventrules.runtime.runner import WorkflowRunner
 from eventrules.settings import TopicNames
@@ -183,3 +184,36 @@ def test_any_json_event_decodes_and_writes_back_or_is_poison(
     assert 2 * depth + 1 <= 64, 'each {"a":[ wrapper is two levels'
     # what the runner writes: the event inside the execution record, two levels down
     orjson.dumps({"record": {"event": {**event.envelope(), "data": event.data}}})
+
+
+NAME = st.text(min_size=1, max_size=4)
+ATTRIBUTE = st.none() | st.booleans() | st.integers(-5, 5) | st.text(max_size=4) | st.just("")
+
+
+@settings(max_examples=300, deadline=None)
+@given(
+    attributes=st.fixed_dictionaries(
+        {},
+        optional={
+            "id": NAME | ATTRIBUTE,
+            "source": NAME | ATTRIBUTE,
+            "type": NAME | ATTRIBUTE,
+            "subject": ATTRIBUTE,
+            "time": st.none()
+            | st.sampled_from(["2026-01-10T08:00:00Z", "2026-01-10T08:00:00", "nope", "1"]),
+            "data": st.none() | JSON,
+        },
+    )
+)
+def test_a_decoded_event_is_what_the_model_validates(attributes: dict[str, Any]) -> None:
+    """The decoder builds events without validating them again (it checks each field itself,
+    more strictly): whatever it accepts, the Event model accepts as the same event."""
+    value = orjson.dumps({"specversion": "1.0", **attributes})
+    try:
+        event = decode_event(value, timestamp_ms=1_700_000_000_000)
+    except PoisonEventError:
+        return
+    validated = Event.model_validate(event.model_dump())
+    assert validated == event
+    assert validated.model_dump() == event.model_dump()
+    assert event.model_fields_set == validated.model_fields_set
