@@ -15,7 +15,7 @@ import asyncio
 import functools
 from contextvars import ContextVar
 from dataclasses import dataclass
-from typing import Any
+from typing import Any, cast
 
 from confluent_kafka import KafkaError as LibKafkaError
 from confluent_kafka import KafkaException, Message, Producer
@@ -145,7 +145,7 @@ class KafkaSender:
                         topic,
                         value=value,
                         key=key,
-                        headers=headers or None,
+                        headers=cast(Any, headers) or None,
                         on_delivery=delivered,
                     )
                 else:
@@ -154,7 +154,7 @@ class KafkaSender:
                         value=value,
                         key=key,
                         partition=partition,
-                        headers=headers or None,
+                        headers=cast(Any, headers) or None,
                         on_delivery=delivered,
                     )
                 reports.outstanding += 1
