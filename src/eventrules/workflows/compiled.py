@@ -111,7 +111,7 @@ class CompiledWorkflow:
         return self.condition is None or self.condition.matches(facts)
 
     def render(self, context: Mapping[str, Any]) -> tuple[RenderedAction, ...]:
-        return tuple(action.render(context) for action in self.actions)
+        return tuple([action.render(context) for action in self.actions])
 
     def render_gates(self, context: Mapping[str, Any]) -> tuple[tuple[Gate, ...], list[str]]:
         gates: list[Gate] = []

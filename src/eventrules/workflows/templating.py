@@ -165,13 +165,21 @@ class _Leaf:
 class TemplatedParams:
     """Action parameters with every template compiled once; ``render`` fills them per event."""
 
-    __slots__ = ("_compiled", "_uses_jinja", "has_templates")
+    __slots__ = ("_compiled", "_flat", "_uses_jinja", "has_templates")
 
     def __init__(self, compiled: Any, has_templates: bool, uses_jinja: bool = True) -> None:
         self._compiled = compiled
         self.has_templates = has_templates
         # plain {{ name }} templates need no render budget: they cost what they print
         self._uses_jinja = uses_jinja
+        # the usual shape, rendered in one loop: a flat dict of plain templates and scalars
+        self._flat: tuple[tuple[str, _Leaf | None, Any], ...] | None = None
+        flat = has_templates and not uses_jinja and isinstance(compiled, dict)
+        if flat and all(type(v) is _Leaf or _is_scalar(v) for v in compiled.values()):
+            self._flat = tuple(
+                (key, value, None) if type(value) is _Leaf else (key, None, value)
+                for key, value in compiled.items()
+            )
 
     @property
     def uses_jinja(self) -> bool:
@@ -189,7 +197,13 @@ class TemplatedParams:
         if not self._uses_jinja:
             # plain {{ name }} templates: no context variable, no budget (the common case)
             cap = active_limits().template_max_output_chars
-            rendered = _render_plain(self._compiled, context, cap, names)
+            if self._flat is not None:
+                rendered = {
+                    key: value if leaf is None else _render_plain(leaf, context, cap, names)
+                    for key, leaf, value in self._flat
+                }
+            else:
+                rendered = _render_plain(self._compiled, context, cap, names)
             return rendered, list(dict.fromkeys(names)) if names else names
         token = missing_names.set(names)
         try:
@@ -280,6 +294,10 @@ def _render(value: Any, context: Mapping[str, Any], budget: RenderBudget | None,
     if isinstance(value, list):
         return [_render(item, context, budget, cap) for item in value]
     return value
+
+
+def _is_scalar(value: Any) -> bool:
+    return value is None or isinstance(value, str | int | float | bool)
 
 
 def _render_plain(value: Any, context: Mapping[str, Any], cap: int, names: list[str]) -> Any:

@@ -249,3 +249,16 @@ def test_fast_interpolation_renders_what_jinja_renders(source: str) -> None:
     except TemplateSyntaxError:
         raise AssertionError(f"the fast form accepted {source!r}, which jinja refuses") from None
     assert fast.render({"name": "Ada", "x": 1}, MAX_RENDERED_CHARS) == expected
+
+
+def test_flat_plain_params_render_like_nested_ones() -> None:
+    """Flat params of plain templates and scalars take a one-loop path: same output, same
+    missing names (in order, once each) as params that take the general one."""
+    flat = {"to": "{{ x }}", "count": 3, "on": True, "note": None, "body": "{{ y }}-{{ x }}"}
+    flat_params = compile_params(flat, untemplated=frozenset(), path="actions.0")
+    nested_params = compile_params({"inner": flat}, untemplated=frozenset(), path="actions.0")
+    context = {"y": 7}
+    rendered, missing = flat_params.render(context)
+    assert rendered == {"to": "", "count": 3, "on": True, "note": None, "body": "7-"}
+    assert missing == ["x"]
+    assert nested_params.render(context) == ({"inner": rendered}, missing)
