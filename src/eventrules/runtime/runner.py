@@ -13,6 +13,7 @@ runs), the executor retries inline as before.
 
 from __future__ import annotations
 
+import functools
 import logging
 import time
 from collections.abc import Callable
@@ -56,6 +57,8 @@ ACTION_TOPICS: dict[str, str] = {
 }
 # Plugin action types without a topic of their own are entity commands for their service.
 _DEFAULT_ACTION_TOPIC = "actions.entity-commands"
+# The default clock: called per run, a partial is one Python frame less than a lambda.
+_utc_now = functools.partial(datetime.now, UTC)
 
 
 def _json(value: object) -> bytes:
@@ -77,7 +80,7 @@ class WorkflowRunner:
         dead_letters: DeadLetterWriter | None = None,
         max_event_bytes: int = DEFAULT_MAX_EVENT_BYTES,
         admit: Callable[[Record, Event], tuple[str, str] | None] | None = None,
-        clock: Callable[[], datetime] = lambda: datetime.now(UTC),
+        clock: Callable[[], datetime] = _utc_now,
         retries: RetryQueue | None = None,
         inline_budget_seconds: float = 5.0,
         state: StateRouter | None = None,
