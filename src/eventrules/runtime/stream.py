@@ -54,7 +54,7 @@ from typing import Any, Protocol, cast
 from confluent_kafka import Consumer, KafkaError, KafkaException, Message, Producer, TopicPartition
 
 from eventrules.kafka.clients import consumer_config, producer_config
-from eventrules.kafka.records import Headers, Record
+from eventrules.kafka.records import Record
 from eventrules.kafka.sender import DeliveryFailure, DeliveryReports, KafkaSender
 from eventrules.runtime.crash_guard import MARK_CLEAN, Careful, assess, run_mark, try_mark
 from eventrules.runtime.deadletters import DeadLetterWriter
@@ -112,15 +112,22 @@ def _bounds(messages: list[Message]) -> tuple[dict[Partition, int], dict[Partiti
 
 def _record(message: Message) -> Record:
     kind, timestamp = message.timestamp()
-    return Record(
-        topic=message.topic() or "",
-        partition=message.partition() or 0,
-        offset=message.offset() or 0,
-        key=message.key(),
-        value=message.value(),
-        headers=cast(Headers, message.headers() or []),
-        timestamp_ms=timestamp if kind and timestamp > 0 else None,
+    # tuple.__new__: the NamedTuple's own __new__ is a Python frame per record
+    return _new_record(
+        Record,
+        (
+            message.topic() or "",
+            message.partition() or 0,
+            message.offset() or 0,
+            message.key(),
+            message.value(),
+            message.headers() or [],
+            timestamp if kind and timestamp > 0 else None,
+        ),
     )
+
+
+_new_record = tuple.__new__
 
 
 def _settle_future(future: asyncio.Future[bool], outcome: Any) -> None:

@@ -17,7 +17,6 @@ The new definition is compiled before anything changes, so a bad one leaves the 
 
 from __future__ import annotations
 
-import contextlib
 from collections.abc import Mapping
 from datetime import UTC, tzinfo
 from typing import Any
@@ -153,31 +152,41 @@ class Engine:
         its watch (left out when the event has no value to match on); and ``answers`` lists the
         absence watches this event is the expected event of."""
         matched = self.match(event)
+        answers = self.answers(event) if event.type in self._expecting else ()
         if not matched:
-            return Plan(event.id, event.type, (), self.answers(event))
+            return Plan(event.id, event.type, (), answers)
         context = template_context(event)
+        if any(compiled.uses_jinja for compiled in matched):
+            # one render budget (time, loop iterations) for every template this event renders
+            with render_budget():
+                planned = self._planned(matched, context, event)
+        else:
+            planned = self._planned(matched, context, event)
+        return Plan(event.id, event.type, planned, answers)
+
+    @staticmethod
+    def _planned(
+        matched: list[CompiledWorkflow], context: dict[str, Any], event: Event
+    ) -> tuple[PlannedWorkflow, ...]:
         planned: list[PlannedWorkflow] = []
-        # one render budget (time, loop iterations) for every jinja template this event renders
-        jinja = any(compiled.uses_jinja for compiled in matched)
-        with render_budget() if jinja else contextlib.nullcontext():
-            for compiled in matched:
-                gates = compiled.render_gates(context)[0] if compiled.gates else ()
-                absence = compiled.absence.watch(event.data) if compiled.absence else None
-                if compiled.absence is not None and absence is None:
-                    continue
-                workflow = compiled.workflow
-                planned.append(
-                    PlannedWorkflow(
-                        workflow.id,
-                        workflow.name,
-                        workflow.version,
-                        workflow.priority,
-                        compiled.render(context),
-                        gates,
-                        absence,
-                    )
+        for compiled in matched:
+            gates = compiled.render_gates(context)[0] if compiled.gates else ()
+            absence = compiled.absence.watch(event.data) if compiled.absence else None
+            if compiled.absence is not None and absence is None:
+                continue
+            workflow = compiled.workflow
+            planned.append(
+                PlannedWorkflow(
+                    workflow.id,
+                    workflow.name,
+                    workflow.version,
+                    workflow.priority,
+                    compiled.render(context),
+                    gates,
+                    absence,
                 )
-        return Plan(event.id, event.type, tuple(planned), self.answers(event))
+            )
+        return tuple(planned)
 
     def answers(self, event: Event) -> tuple[Answer, ...]:
         """The enabled absence watches ``event`` answers (its type is their ``expect``)."""

@@ -25,7 +25,7 @@ import keyword
 import re
 from collections.abc import Mapping
 from dataclasses import dataclass
-from typing import Any, Final, cast
+from typing import Any, Final
 
 from jinja2 import Template, TemplateSyntaxError, nodes
 from jinja2.exceptions import SecurityError
@@ -304,7 +304,7 @@ def _render_plain(value: Any, context: Mapping[str, Any], cap: int, names: list[
     """:func:`_render` of params whose templates are all plain (see TemplatedParams)."""
     if type(value) is _Leaf:
         try:
-            return cast(_Interpolation, value.template).render(context, cap, names)
+            return value.template.render(context, cap, names)  # an _Interpolation here
         except TemplateLimitError as exc:
             raise TemplateLimitError(
                 f"{value.path}: {exc}", limit=exc.limit, maximum=exc.maximum
