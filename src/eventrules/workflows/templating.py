@@ -198,10 +198,17 @@ class TemplatedParams:
             # plain {{ name }} templates: no context variable, no budget (the common case)
             cap = active_limits().template_max_output_chars
             if self._flat is not None:
-                rendered = {
-                    key: value if leaf is None else _render_plain(leaf, context, cap, names)
-                    for key, leaf, value in self._flat
-                }
+                rendered = {}
+                leaf: _Leaf | None = None
+                try:
+                    for key, leaf, value in self._flat:
+                        rendered[key] = (
+                            value if leaf is None else leaf.template.render(context, cap, names)
+                        )
+                except Exception as exc:  # only a template raises: leaf is the one that did
+                    if leaf is None:
+                        raise
+                    raise _plain_failure(leaf, exc) from None
             else:
                 rendered = _render_plain(self._compiled, context, cap, names)
             return rendered, list(dict.fromkeys(names)) if names else names
@@ -300,17 +307,20 @@ def _is_scalar(value: Any) -> bool:
     return value is None or isinstance(value, str | int | float | bool)
 
 
+def _plain_failure(leaf: _Leaf, exc: Exception) -> TemplateError:
+    """A plain template's failure, named by its parameter path (it costs that action only)."""
+    if isinstance(exc, TemplateLimitError):
+        return TemplateLimitError(f"{leaf.path}: {exc}", limit=exc.limit, maximum=exc.maximum)
+    return TemplateError(f"{leaf.path}: {type(exc).__name__}: {exc}")
+
+
 def _render_plain(value: Any, context: Mapping[str, Any], cap: int, names: list[str]) -> Any:
     """:func:`_render` of params whose templates are all plain (see TemplatedParams)."""
     if type(value) is _Leaf:
         try:
             return value.template.render(context, cap, names)  # an _Interpolation here
-        except TemplateLimitError as exc:
-            raise TemplateLimitError(
-                f"{value.path}: {exc}", limit=exc.limit, maximum=exc.maximum
-            ) from None
-        except Exception as exc:  # a failing template costs this action, never the whole plan
-            raise TemplateError(f"{value.path}: {type(exc).__name__}: {exc}") from None
+        except Exception as exc:
+            raise _plain_failure(value, exc) from None
     if isinstance(value, dict):
         return {key: _render_plain(item, context, cap, names) for key, item in value.items()}
     if isinstance(value, list):

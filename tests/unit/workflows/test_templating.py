@@ -9,8 +9,8 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 from jinja2 import TemplateSyntaxError
 
-from eventrules.errors import DefinitionError, TemplateError
-from eventrules.limits import active_limits
+from eventrules.errors import DefinitionError, TemplateError, TemplateLimitError
+from eventrules.limits import Limits, active_limits, limits_applied
 from eventrules.workflows.templating import _Interpolation, compile_params, is_template
 from eventrules.workflows.templating_sandbox import ENVIRONMENT, missing_names
 
@@ -262,3 +262,19 @@ def test_flat_plain_params_render_like_nested_ones() -> None:
     assert rendered == {"to": "", "count": 3, "on": True, "note": None, "body": "7-"}
     assert missing == ["x"]
     assert nested_params.render(context) == ({"inner": rendered}, missing)
+
+
+@pytest.mark.parametrize("nested", [False, True])
+def test_a_plain_template_past_the_output_limit_names_its_parameter(nested: bool) -> None:
+    params = {"to": "a", "body": "{{ text }}"}
+    compiled = compile_params(
+        {"inner": params} if nested else params, untemplated=frozenset(), path="actions.0"
+    )
+    with (
+        limits_applied(Limits(template_max_output_chars=100)),
+        pytest.raises(TemplateLimitError) as caught,
+    ):
+        compiled.render({"text": "x" * 101})
+    path = "actions.0.inner.body" if nested else "actions.0.body"
+    assert str(caught.value).startswith(f"{path}: ")
+    assert caught.value.limit == "template_max_output_chars"
