@@ -173,13 +173,9 @@ class TemplatedParams:
         # plain {{ name }} templates need no render budget: they cost what they print
         self._uses_jinja = uses_jinja
         # the usual shape, rendered in one loop: a flat dict of plain templates and scalars
-        self._flat: tuple[tuple[str, _Leaf | None, Any], ...] | None = None
+        # (a flag, not a second copy of the params: 10,000 definitions hold one each)
         flat = has_templates and not uses_jinja and isinstance(compiled, dict)
-        if flat and all(type(v) is _Leaf or _is_scalar(v) for v in compiled.values()):
-            self._flat = tuple(
-                (key, value, None) if type(value) is _Leaf else (key, None, value)
-                for key, value in compiled.items()
-            )
+        self._flat = flat and all(type(v) is _Leaf or _is_scalar(v) for v in compiled.values())
 
     @property
     def uses_jinja(self) -> bool:
@@ -197,18 +193,20 @@ class TemplatedParams:
         if not self._uses_jinja:
             # plain {{ name }} templates: no context variable, no budget (the common case)
             cap = active_limits().template_max_output_chars
-            if self._flat is not None:
+            if self._flat:
                 rendered = {}
-                leaf: _Leaf | None = None
+                value: Any = None
                 try:
-                    for key, leaf, value in self._flat:
+                    for key, value in self._compiled.items():
                         rendered[key] = (
-                            value if leaf is None else leaf.template.render(context, cap, names)
+                            value.template.render(context, cap, names)
+                            if type(value) is _Leaf
+                            else value
                         )
-                except Exception as exc:  # only a template raises: leaf is the one that did
-                    if leaf is None:
+                except Exception as exc:  # only a template raises: value is the one that did
+                    if type(value) is not _Leaf:
                         raise
-                    raise _plain_failure(leaf, exc) from None
+                    raise _plain_failure(value, exc) from None
             else:
                 rendered = _render_plain(self._compiled, context, cap, names)
             return rendered, list(dict.fromkeys(names)) if names else names
