@@ -4,7 +4,6 @@ loopback), build the index and its follower, serve until SIGTERM/SIGINT."""
 from __future__ import annotations
 
 import asyncio
-import ipaddress
 import logging
 import signal
 import ssl
@@ -13,7 +12,7 @@ from pathlib import Path
 
 from aiohttp import web
 
-from eventrules.auth import TokenSet
+from eventrules.auth import TokenSet, is_loopback
 from eventrules.console.app import make_console_app
 from eventrules.console.context import Console
 from eventrules.console.index import ExecutionIndex
@@ -41,15 +40,6 @@ class ConsoleOptions:
     tls_key: Path | None = None
 
 
-def _is_loopback(host: str) -> bool:
-    if host == "localhost":
-        return True
-    try:
-        return ipaddress.ip_address(host).is_loopback
-    except ValueError:
-        return False
-
-
 def _check_access(settings: Settings, options: ConsoleOptions) -> None:
     if options.dev_no_auth:
         if settings.http_tokens:
@@ -57,7 +47,7 @@ def _check_access(settings: Settings, options: ConsoleOptions) -> None:
                 "--dev-no-auth is for a development machine without tokens; EVENTRULES_HTTP_TOKENS"
                 " is set, so log in with a token instead"
             )
-        if not _is_loopback(options.host):
+        if not is_loopback(options.host):
             raise ConfigurationError(
                 f"--dev-no-auth serves anyone as admin: it binds loopback only, not {options.host}"
             )

@@ -10,7 +10,6 @@ path but the probes ``/healthz`` and ``/readyz`` needs one: the ``read`` scope f
 
 from __future__ import annotations
 
-import ipaddress
 import logging
 from datetime import UTC, datetime
 from typing import Any, Protocol
@@ -20,7 +19,7 @@ from aiohttp import web
 from aiohttp.typedefs import Handler
 from prometheus_client import CONTENT_TYPE_LATEST, generate_latest
 
-from eventrules.auth import Principal, Scope, TokenSet, bearer_token
+from eventrules.auth import Principal, Scope, TokenSet, bearer_token, is_loopback
 from eventrules.errors import ConfigurationError, RequestNotJSONError, RuleRequestError
 from eventrules.metrics import Metrics
 from eventrules.rules import RulesEngine
@@ -169,22 +168,13 @@ async def authenticate(request: web.Request, handler: Handler) -> web.StreamResp
 
 def check_exposure(host: str, tokens: TokenSet, *, allow_unauthenticated: bool) -> None:
     """Refuse to serve a non-loopback address without tokens unless explicitly allowed."""
-    if tokens.enabled or allow_unauthenticated or _loopback(host):
+    if tokens.enabled or allow_unauthenticated or is_loopback(host):
         return
     raise ConfigurationError(
         f"refusing to serve HTTP on {host or 'every interface'} without bearer tokens: set"
         " EVENTRULES_HTTP_TOKENS (`eventrules auth new-token`), bind 127.0.0.1, or allow it"
         " explicitly with EVENTRULES_WEB_ALLOW_UNAUTHENTICATED=true (--allow-unauthenticated)"
     )
-
-
-def _loopback(host: str) -> bool:
-    if host == "localhost":
-        return True
-    try:
-        return ipaddress.ip_address(host).is_loopback
-    except ValueError:
-        return False
 
 
 def make_web_app(worker: WorkerView, tokens: TokenSet | None = None) -> web.Application:
