@@ -151,6 +151,11 @@ class Settings(BaseSettings):
         "refuses to start).",
     )
     processing_guarantee: Literal["at_least_once", "exactly_once"] = "at_least_once"
+    execution_event: Literal["reference", "full"] = Field(
+        default="reference",
+        description="What an execution record keeps of its event: where it was read (topic,"
+        " partition, offset, the fields its conditions read), or a full copy.",
+    )
     auto_offset_reset: Literal["earliest", "latest"] = Field(
         default="earliest", description="Where a brand-new consumer group starts reading events."
     )

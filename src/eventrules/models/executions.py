@@ -16,6 +16,7 @@ from pydantic import AwareDatetime, BaseModel, ConfigDict, Field
 __all__ = [
     "ActionMessage",
     "ActionResult",
+    "EventReference",
     "ExecutionRecord",
     "ExecutionStatus",
     "TriggeredBy",
@@ -80,6 +81,20 @@ def execution_status(action_statuses: list[str]) -> ExecutionStatus:
     return "failed" if succeeded == 0 and retrying == 0 else "partial"
 
 
+class EventReference(BaseModel):
+    """Where a run's event was read, and the fields its conditions read: what an execution
+    record carries instead of a copy of the event (``EVENTRULES_EXECUTION_EVENT=reference``).
+    `executions replay` reads the event back from there while retention keeps it."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    topic: str
+    partition: int = Field(ge=0)
+    offset: int = Field(ge=0)
+    # the values the workflow's conditions read (derived time facts included), by field path
+    fields: dict[str, Any] = Field(default_factory=dict)
+
+
 class ExecutionRecord(BaseModel):
     """One workflow run, as written to the executions topic (keyed by workflow id)."""
 
@@ -100,8 +115,11 @@ class ExecutionRecord(BaseModel):
     error: str | None = None
     executed_at: AwareDatetime
     duration_ms: float = Field(ge=0)
-    # The event as processed, so `executions replay` can re-run it without the source topic.
+    # The event as processed (EVENTRULES_EXECUTION_EVENT=full, or a run with no source record:
+    # timers, manual runs), so `executions replay` can re-run it without the source topic.
     event: dict[str, Any] | None = None
+    # Where the event was read (the default): replay fetches it from there.
+    event_ref: EventReference | None = None
     # W3C traceparent of the run's span when the worker traces (EVENTRULES_OTEL_ENABLED).
     traceparent: str | None = None
 

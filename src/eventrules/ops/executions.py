@@ -10,10 +10,11 @@ from typing import Any
 import orjson
 from confluent_kafka import Consumer, KafkaException, TopicPartition
 
-from eventrules.errors import KafkaError, NotFoundError, OperationError
+from eventrules.errors import KafkaError, NotFoundError, OperationError, PoisonEventError
 from eventrules.kafka.clients import consumer_config, private_group, read_to_end, watermarks
+from eventrules.models.cloudevents import decode_event
 from eventrules.models.events import Event
-from eventrules.models.executions import ExecutionRecord
+from eventrules.models.executions import EventReference, ExecutionRecord
 from eventrules.ops.runs import live_engine, recorded_engine, run_workflow_now
 from eventrules.settings import Settings
 from eventrules.workflows.plan import WorkflowTrace
@@ -24,6 +25,7 @@ __all__ = [
     "LoggedExecution",
     "Replay",
     "decode_execution",
+    "fetch_referenced_event",
     "follow_executions",
     "read_executions",
     "replay_event_id",
@@ -226,9 +228,7 @@ def replay_execution(
     original = next((r for r in records if r.get("execution_id") == execution_id), None)
     if original is None:
         raise NotFoundError(f"no execution {execution_id!r} in the executions topic")
-    recorded_event = original.get("event")
-    if not isinstance(recorded_event, dict):
-        raise OperationError(f"execution {execution_id} carries no event to replay")
+    recorded = recorded_event(settings, original)
     workflow_id = str(original["workflow_id"])
     engine = (
         recorded_engine(settings, workflow_id, int(original["workflow_version"]))
@@ -241,18 +241,77 @@ def replay_execution(
     earlier = [
         str(r.get("trigger_event_id")) for r in records if r.get("workflow_id") == workflow_id
     ]
-    try:
-        event = Event.model_validate(
-            {
-                **{k: v for k, v in recorded_event.items() if k in Event.model_fields},
-                "id": replay_event_id(str(recorded_event["id"]), earlier),
-            }
-        )
-    except (KeyError, ValueError) as exc:
-        raise OperationError(f"the recorded event is unusable: {exc}") from None
+    event = recorded.model_copy(update={"id": replay_event_id(recorded.id, earlier)})
     trace = engine.trace(workflow_id, event)
     if not trace.fired and not ignore_conditions:
         # a disabled workflow or changed conditions: the operator decides, we do not guess
         return Replay(workflow_id, workflow.version, trace, None)
     record = run_workflow_now(settings, engine, workflow, event, "replay")
     return Replay(workflow_id, workflow.version, trace, record)
+
+
+def recorded_event(settings: Settings, record: Mapping[str, Any]) -> Event:
+    """The event an execution record ran on: its copy, or read back from where it was read."""
+    execution = record.get("execution_id")
+    copied = record.get("event")
+    if isinstance(copied, dict):
+        try:
+            return Event.model_validate(
+                {k: v for k, v in copied.items() if k in Event.model_fields}
+            )
+        except ValueError as exc:
+            raise OperationError(f"the recorded event is unusable: {exc}") from None
+    raw_ref = record.get("event_ref")
+    if not isinstance(raw_ref, dict):
+        raise OperationError(f"execution {execution} carries no event to replay")
+    try:
+        ref = EventReference.model_validate(raw_ref)
+    except ValueError as exc:
+        raise OperationError(f"execution {execution} has an unusable event_ref: {exc}") from None
+    event = fetch_referenced_event(settings, ref)
+    if event.id != record.get("trigger_event_id"):
+        raise OperationError(
+            f"{ref.topic}[{ref.partition}]@{ref.offset} now holds event {event.id!r}, not"
+            f" {record.get('trigger_event_id')!r}: the topic was recreated since the run"
+        )
+    return event
+
+
+def fetch_referenced_event(settings: Settings, ref: EventReference, timeout: float = 10.0) -> Event:
+    """The event at ``ref``, decoded as the worker decoded it. OperationError when the topic
+    no longer holds it (retention, compaction) or it is not this deployment's event topic: a
+    forged record must not make the CLI read other topics with the operator's credentials."""
+    if not ref.topic.startswith(settings.topic("events.")):
+        raise OperationError(f"{ref.topic!r} is not an event topic of this deployment")
+    where = f"{ref.topic}[{ref.partition}]@{ref.offset}"
+    consumer = Consumer(consumer_config(settings.kafka_client_config(), private_group("replay")))
+    try:
+        tp = TopicPartition(ref.topic, ref.partition, ref.offset)
+        low, high = watermarks(consumer, tp, timeout=timeout)
+        if ref.offset < low:
+            raise OperationError(
+                f"the event at {where} is gone: retention removed it (the partition now starts"
+                f" at offset {low}); keep copies with EVENTRULES_EXECUTION_EVENT=full"
+            )
+        if ref.offset >= high:
+            raise OperationError(f"{where} is past the end of the partition (offset {high})")
+        consumer.assign([tp])
+        deadline = time.monotonic() + timeout
+        while time.monotonic() < deadline:
+            message = consumer.poll(0.2)
+            if message is None or message.error() is not None:
+                continue
+            if message.offset() != ref.offset:
+                raise OperationError(f"the event at {where} is gone (compacted or aborted)")
+            raw = message.headers() or []
+            pairs = raw.items() if isinstance(raw, dict) else raw
+            headers = [(str(k), v if isinstance(v, bytes) else None) for k, v in pairs]
+            try:
+                return decode_event(message.value(), headers, timestamp_ms=message.timestamp()[1])
+            except PoisonEventError as exc:
+                raise OperationError(f"the record at {where} is not an event: {exc}") from None
+        raise OperationError(f"reading {where} timed out after {timeout:.0f}s")
+    except KafkaException as exc:
+        raise KafkaError(f"reading {where}: {exc.args[0]}") from None
+    finally:
+        consumer.close()

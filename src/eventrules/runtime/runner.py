@@ -84,6 +84,7 @@ class WorkflowRunner:
         retries: RetryQueue | None = None,
         inline_budget_seconds: float = 5.0,
         state: StateRouter | None = None,
+        copy_event: bool = False,
     ) -> None:
         self.engine = engine
         self.topics = topics
@@ -99,6 +100,9 @@ class WorkflowRunner:
         self._inline_spent = 0.0
         # where throttled, deduplicated and absence workflows and delayed actions go
         self.state = state
+        # execution records copy the whole event (EVENTRULES_EXECUTION_EVENT=full) instead of
+        # referencing where it was read
+        self.copy_event = copy_event
         # real topic names, resolved once: per action type, and the executions topic
         self._action_topics: dict[str, str] = {}
         self._executions_topic = topics.executions
@@ -136,11 +140,12 @@ class WorkflowRunner:
             self.metrics.count(self.metrics.events_unmatched, record.topic)
             return []
         records = []
+        source = (record.topic, record.partition, record.offset)
         for planned in plan.workflows:
             if planned.stateful and self.state is not None:
                 await self._route(self.state, planned, event)
             else:
-                records.append(await self.execute(planned, event, "event"))
+                records.append(await self.execute(planned, event, "event", source=source))
         if plan.answers and self.state is not None:
             for answer in plan.answers:
                 await self.state.answer(answer.workflow_id, answer.watch, event)
@@ -162,12 +167,15 @@ class WorkflowRunner:
         *,
         run_id: str | None = None,
         record_id: str | None = None,
+        source: tuple[str, int, int] | None = None,
     ) -> dict[str, Any]:
         """Run every action of one planned workflow (each isolated) and write its record.
 
         ``run_id`` (default: from the event and workflow) names the run the action ids derive
         from; ``record_id`` (default: ``run_id``) the execution record, which differs for a
-        delayed action run later on its own.
+        delayed action run later on its own. ``source`` (topic, partition, offset) is where the
+        event was read: the record references it there instead of copying the event (unless
+        ``copy_event``); without one (timers, manual runs) the record carries the event.
 
         Returns the record as written: the :class:`ExecutionRecord` fields, as a dict (built and
         serialised per event, a model instance cost more than the rest of the run)."""
@@ -221,8 +229,17 @@ class WorkflowRunner:
             "error": "; ".join(failures) or None,
             "executed_at": executed_at,
             "duration_ms": duration_ms,
-            "event": {**event.envelope(), "data": event.data},
         }
+        if source is None or self.copy_event:
+            record["event"] = {**event.envelope(), "data": event.data}
+        if source is not None:
+            topic, partition, offset = source
+            record["event_ref"] = {
+                "topic": topic,
+                "partition": partition,
+                "offset": offset,
+                "fields": planned.reads or {},
+            }
         await self._write_record(planned.workflow_id, record)
         self.metrics.count(self.metrics.executions, planned.workflow_id, status)
         self.metrics.observe(

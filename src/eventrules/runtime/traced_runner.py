@@ -109,6 +109,7 @@ class TracedWorkflowRunner(WorkflowRunner):
         *,
         run_id: str | None = None,
         record_id: str | None = None,
+        source: tuple[str, int, int] | None = None,
     ) -> dict[str, Any]:
         with self.tracer.start_as_current_span(
             f"workflow {planned.workflow_id}",
@@ -120,7 +121,7 @@ class TracedWorkflowRunner(WorkflowRunner):
             },
         ) as span:
             record = await super().execute(
-                planned, event, triggered_by, run_id=run_id, record_id=record_id
+                planned, event, triggered_by, run_id=run_id, record_id=record_id, source=source
             )
             span.set_attribute("eventrules.execution_id", record["execution_id"])
             span.set_attribute("eventrules.status", record["status"])

@@ -219,6 +219,7 @@ class Worker:
             inline_budget_seconds=settings.webhook_inline_budget_seconds,
             admit=EventAdmission(engine.catalog, topics, ticks),
             state=StateRouter(repartition, events_out),
+            copy_event=settings.execution_event == "full",
         )
         stream = StreamLoop(
             client,

@@ -10,7 +10,15 @@ from typing import Any, Final, Literal
 
 import orjson
 
-from eventrules.conditions import CompiledCondition, compile_condition
+from eventrules.conditions import (
+    AllOf,
+    AnyOf,
+    Compare,
+    CompiledCondition,
+    ConditionNode,
+    Not,
+    compile_condition,
+)
 from eventrules.conditions.paths import Getter, compile_path
 from eventrules.conditions.values import MISSING
 from eventrules.errors import DefinitionError, DefinitionLimitError, TemplateError
@@ -39,7 +47,13 @@ def match_value(value: Any) -> str | None:
     return state_key(text) if text else None
 
 
-__all__ = ["CompiledAction", "CompiledWorkflow", "compile_actions", "compile_workflow"]
+__all__ = [
+    "CompiledAction",
+    "CompiledWorkflow",
+    "compile_actions",
+    "compile_workflow",
+    "fields_read",
+]
 
 
 @dataclass(frozen=True, slots=True)
@@ -101,6 +115,9 @@ class CompiledWorkflow:
     absence: CompiledAbsence | None = None
     # whether a template of its actions or gates runs jinja (a render budget is needed)
     uses_jinja: bool = True
+    # the field paths its conditions read, with their getters: an execution record that
+    # references its event carries these values (what the decision rested on)
+    reads: tuple[tuple[str, Getter], ...] = ()
 
     @property
     def order_key(self) -> tuple[int, str]:
@@ -112,6 +129,10 @@ class CompiledWorkflow:
 
     def render(self, context: Mapping[str, Any]) -> tuple[RenderedAction, ...]:
         return tuple([action.render(context) for action in self.actions])
+
+    def read(self, facts: Mapping[str, Any]) -> dict[str, Any]:
+        """The values its conditions read from ``facts`` (absent fields left out)."""
+        return {path: value for path, get in self.reads if (value := get(facts)) is not MISSING}
 
     def render_gates(self, context: Mapping[str, Any]) -> tuple[tuple[Gate, ...], list[str]]:
         gates: list[Gate] = []
@@ -164,7 +185,27 @@ def compile_workflow(workflow: Workflow, catalog: TriggerCatalog) -> CompiledWor
     uses_jinja = any(action.params.uses_jinja for action in actions) or any(
         gate.key.uses_jinja for gate in gates
     )
-    return CompiledWorkflow(workflow, condition, actions, tuple(gates), absence, uses_jinja)
+    reads = (
+        tuple((path, compile_path(path)) for path in fields_read(condition.tree))
+        if condition is not None
+        else ()
+    )
+    return CompiledWorkflow(workflow, condition, actions, tuple(gates), absence, uses_jinja, reads)
+
+
+def fields_read(node: ConditionNode) -> list[str]:
+    """Every field path a condition tree reads, once each, in order of appearance."""
+    found: dict[str, None] = {}
+    pending = [node]
+    while pending:  # iterative: a tree's depth is bounded, but recursion need not be trusted
+        match pending.pop():
+            case Compare(field):
+                found.setdefault(field)
+            case AllOf(children) | AnyOf(children):
+                pending.extend(reversed(children))
+            case Not(child):
+                pending.append(child)
+    return list(found)
 
 
 def compile_actions(workflow: Workflow) -> tuple[CompiledAction, ...]:

@@ -151,7 +151,8 @@ class Engine:
         A workflow with a throttle or dedupe carries its rendered gates; an absence workflow
         its watch (left out when the event has no value to match on); and ``answers`` lists the
         absence watches this event is the expected event of."""
-        matched = self.match(event)
+        facts = Facts(event.data, event.time, event.envelope, self.timezone)
+        matched = self.match(event, facts)
         answers = self.answers(event) if event.type in self._expecting else ()
         if not matched:
             return Plan(event.id, event.type, (), answers)
@@ -159,14 +160,17 @@ class Engine:
         if any(compiled.uses_jinja for compiled in matched):
             # one render budget (time, loop iterations) for every template this event renders
             with render_budget():
-                planned = self._planned(matched, context, event)
+                planned = self._planned(matched, context, event, facts)
         else:
-            planned = self._planned(matched, context, event)
+            planned = self._planned(matched, context, event, facts)
         return Plan(event.id, event.type, planned, answers)
 
     @staticmethod
     def _planned(
-        matched: list[CompiledWorkflow], context: dict[str, Any], event: Event
+        matched: list[CompiledWorkflow],
+        context: dict[str, Any],
+        event: Event,
+        facts: Mapping[str, Any],
     ) -> tuple[PlannedWorkflow, ...]:
         planned: list[PlannedWorkflow] = []
         for compiled in matched:
@@ -184,6 +188,7 @@ class Engine:
                     compiled.render(context),
                     gates,
                     absence,
+                    compiled.read(facts) if compiled.reads else None,
                 )
             )
         return tuple(planned)

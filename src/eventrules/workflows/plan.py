@@ -68,6 +68,8 @@ class PlannedWorkflow:
     actions: tuple[RenderedAction, ...]
     gates: tuple[Gate, ...] = ()
     absence: AbsenceWatch | None = None
+    # the values its conditions read from the event (an execution record's ``event_ref``)
+    reads: dict[str, Any] | None = None
 
     @property
     def stateful(self) -> bool:
@@ -85,6 +87,8 @@ class PlannedWorkflow:
             planned["gates"] = [gate.to_dict() for gate in self.gates]
         if self.absence is not None:
             planned["absence"] = self.absence.to_dict()
+        if self.reads:
+            planned["reads"] = self.reads
         return planned
 
     @classmethod
@@ -98,6 +102,7 @@ class PlannedWorkflow:
             tuple(RenderedAction.from_dict(action) for action in raw["actions"]),
             tuple(Gate.from_dict(gate) for gate in raw.get("gates") or ()),
             AbsenceWatch.from_dict(absence) if absence else None,
+            dict(raw["reads"]) if isinstance(raw.get("reads"), dict) else None,
         )
 
 

@@ -13,6 +13,7 @@ import orjson
 from eventrules.kafka.records import Record
 from eventrules.kafka.topics import load_topic_specs
 from eventrules.metrics import Metrics
+from eventrules.models.events import Event
 from eventrules.models.executions import ActionMessage, ExecutionRecord
 from eventrules.models.workflows import parse_workflow
 from eventrules.runtime.runner import WorkflowRunner
@@ -94,7 +95,51 @@ def test_outputs_match_the_models_and_the_topic_schemas() -> None:
     assert key == b"confirm"
     assert execution["execution_id"] == records[0]["execution_id"]
     assert [a["topic"] for a in execution["actions"]] == topics[:2]
+    # by default the record references its event instead of copying it
+    assert "event" not in execution
+    assert execution["event_ref"] == {
+        "topic": "p.events.orders",
+        "partition": 1,
+        "offset": 42,
+        "fields": {"total": 50},
+    }
+
+
+def test_a_record_copies_its_event_when_asked() -> None:
+    runner, sender = _runner()
+    runner.copy_event = True
+    event = {
+        "specversion": "1.0",
+        "id": "e1",
+        "source": "shop",
+        "type": "order.created",
+        "data": {"total": 50, "email": "a@example.com", "orderId": "o1", "userId": "u1"},
+    }
+    asyncio.run(runner.handle(_record(orjson.dumps(event))))
+    execution = orjson.loads(sender.sent[-1][2] or b"")
+    jsonschema.validate(execution, _schema("executions"))
     assert execution["event"]["data"]["orderId"] == "o1"
+    assert execution["event"]["id"] == "e1"
+    assert execution["event_ref"]["offset"] == 42
+
+
+def test_a_run_without_a_source_record_copies_its_event() -> None:
+    # timers and manual runs have no position to point at: the copy is all replay can use
+    runner, _sender = _runner()
+    engine = runner.engine
+    event = Event.model_validate(
+        {
+            "id": "e9",
+            "source": "shop",
+            "type": "order.created",
+            "time": datetime(2026, 1, 1, tzinfo=UTC),
+            "data": {"total": 70},
+        }
+    )
+    planned = engine.plan(event).workflows[0]
+    record = asyncio.run(runner.execute(planned, event, "manual"))
+    assert record["event"]["data"] == {"total": 70}
+    assert "event_ref" not in record
 
 
 def test_a_non_matching_event_writes_nothing_and_poison_is_dead_lettered() -> None:

@@ -19,8 +19,9 @@ from eventrules.console.forms import (
 from eventrules.console.index import STATUSES, TRIGGERED_BY, ExecutionFilter, parse_cursor
 from eventrules.console.pages import redirect, render
 from eventrules.console.security import admin_only
-from eventrules.errors import InputError, NotFoundError
-from eventrules.ops.executions import replay_execution
+from eventrules.errors import EventRulesError, InputError, NotFoundError
+from eventrules.ops.executions import recorded_event, replay_execution
+from eventrules.settings import Settings
 
 __all__ = ["add_routes"]
 
@@ -103,7 +104,37 @@ async def execution_detail(request: web.Request) -> web.Response:
         if other.execution_id != execution_id
         and str(other.trigger_event_id or "").split("#replay-", 1)[0] == base_event
     ]
-    return render(request, "execution.html", row=row, record=record, related=related, replay=None)
+    event, event_note = await _event_of(console.settings, record)
+    return render(
+        request,
+        "execution.html",
+        row=row,
+        record=record,
+        related=related,
+        replay=None,
+        event=event,
+        event_note=event_note,
+    )
+
+
+async def _event_of(
+    settings: Settings, record: dict[str, Any]
+) -> tuple[dict[str, Any] | None, str]:
+    """The run's event for display: its copy, or read back from where the record points (and
+    why not, when retention took it)."""
+    if isinstance(record.get("event"), dict):
+        return record["event"], ""
+    if not isinstance(record.get("event_ref"), dict):
+        return None, "this record carries no event"
+    try:
+        event = await asyncio.to_thread(recorded_event, settings, record)
+    except EventRulesError as exc:
+        return None, str(exc)
+    return event.model_dump(mode="json"), "read back from " + _where(record["event_ref"])
+
+
+def _where(ref: dict[str, Any]) -> str:
+    return f"{ref.get('topic')}[{ref.get('partition')}]@{ref.get('offset')}"
 
 
 @admin_only
