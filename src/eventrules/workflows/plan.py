@@ -10,8 +10,13 @@ from eventrules.workflows.memory import AbsenceWatch, Gate
 
 __all__ = ["Answer", "Plan", "PlannedWorkflow", "RenderedAction", "WorkflowTrace"]
 
+# RenderedAction, PlannedWorkflow and Plan are built for every matched event and never changed
+# after: treat them as values. They are not frozen because a frozen dataclass sets each field
+# through object.__setattr__, which made building them three times as costly (1.8 against
+# 0.5 us for six fields), several microseconds of every run.
 
-@dataclass(frozen=True, slots=True)
+
+@dataclass(slots=True)  # not frozen: see the note above
 class RenderedAction:
     """One action with its templates filled in, or ``error`` when rendering it failed.
 
@@ -56,7 +61,7 @@ class RenderedAction:
         )
 
 
-@dataclass(frozen=True, slots=True)
+@dataclass(slots=True)  # not frozen: see the note above
 class PlannedWorkflow:
     """A matched workflow, its actions rendered; ``gates`` (throttle, dedupe) and ``absence``
     say that state decides whether, or when, it runs."""
@@ -114,7 +119,7 @@ class Answer:
     watch: AbsenceWatch
 
 
-@dataclass(frozen=True, slots=True)
+@dataclass(slots=True)  # not frozen: see the note above
 class Plan:
     """The matching enabled workflows, highest priority first (ties by id), actions rendered."""
 
