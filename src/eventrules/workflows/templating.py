@@ -172,10 +172,13 @@ class TemplatedParams:
         self.has_templates = has_templates
         # plain {{ name }} templates need no render budget: they cost what they print
         self._uses_jinja = uses_jinja
-        # the usual shape, rendered in one loop: a flat dict of plain templates and scalars
+        # the usual shape, rendered in one loop: a flat dict of plain templates, scalars and
+        # constant lists or objects (send_email's empty ``cc``), copied per render
         # (a flag, not a second copy of the params: 10,000 definitions hold one each)
         flat = has_templates and not uses_jinja and isinstance(compiled, dict)
-        self._flat = flat and all(type(v) is _Leaf or _is_scalar(v) for v in compiled.values())
+        self._flat = flat and all(
+            type(v) is _Leaf or _is_scalar(v) or not _has_leaf(v) for v in compiled.values()
+        )
 
     @property
     def uses_jinja(self) -> bool:
@@ -198,9 +201,12 @@ class TemplatedParams:
                 value: Any = None
                 try:
                     for key, value in self._compiled.items():
+                        kind = type(value)
                         rendered[key] = (
                             value.template.render(context, cap, names)
-                            if type(value) is _Leaf
+                            if kind is _Leaf
+                            else _copy(value)
+                            if kind is list or kind is dict
                             else value
                         )
                 except Exception as exc:  # only a template raises: value is the one that did
@@ -299,6 +305,16 @@ def _render(value: Any, context: Mapping[str, Any], budget: RenderBudget | None,
     if isinstance(value, list):
         return [_render(item, context, budget, cap) for item in value]
     return value
+
+
+def _has_leaf(value: Any) -> bool:
+    if type(value) is _Leaf:
+        return True
+    if isinstance(value, dict):
+        return any(_has_leaf(item) for item in value.values())
+    if isinstance(value, list):
+        return any(_has_leaf(item) for item in value)
+    return False
 
 
 def _is_scalar(value: Any) -> bool:

@@ -264,6 +264,23 @@ def test_flat_plain_params_render_like_nested_ones() -> None:
     assert nested_params.render(context) == ({"inner": rendered}, missing)
 
 
+def test_constant_lists_and_objects_stay_on_the_one_loop_path_and_are_copied() -> None:
+    # send_email's empty cc, a constant object: the flat path, and each render its own copy
+    params = {"to": "{{ x }}", "cc": [], "meta": {"tags": ["a"], "n": 1}}
+    compiled = compile_params(params, untemplated=frozenset(), path="actions.0")
+    assert compiled._flat
+    first, _ = compiled.render({"x": "ada"})
+    assert first == {"to": "ada", "cc": [], "meta": {"tags": ["a"], "n": 1}}
+    first["cc"].append("mallory@example.com")
+    first["meta"]["tags"].append("b")
+    second, _ = compiled.render({"x": "bob"})
+    assert second == {"to": "bob", "cc": [], "meta": {"tags": ["a"], "n": 1}}
+    # a template inside a list or object still takes the general path
+    nested = compile_params({"cc": ["{{ x }}"]}, untemplated=frozenset(), path="actions.0")
+    assert not nested._flat
+    assert nested.render({"x": "c"})[0] == {"cc": ["c"]}
+
+
 @pytest.mark.parametrize("nested", [False, True])
 def test_a_plain_template_past_the_output_limit_names_its_parameter(nested: bool) -> None:
     params = {"to": "a", "body": "{{ text }}"}
