@@ -18,6 +18,13 @@ if ! command -v chromium >/dev/null 2>&1; then
   apt-get update -qq && apt-get install -y -qq chromium >/dev/null
 fi
 
+# valgrind counts the runner's instructions per event (bench/bench_instructions.py): a speed
+# figure a shared machine does not move
+if ! command -v valgrind >/dev/null 2>&1; then
+  echo "== installing valgrind (apt)"
+  apt-get update -qq && apt-get install -y -qq valgrind >/dev/null
+fi
+
 PYTHON=${PYTHON:-python3}
 if [ ! -x .venv/bin/python ]; then
   echo "== creating .venv"

@@ -48,3 +48,9 @@ def test_readiness_bench_loads_every_definition() -> None:
     output = run("bench_ready.py")
     assert "readiness: 1,000 definitions" in output
     assert "RSS once loaded" in output
+
+
+def test_instruction_count_bench_counts_the_runner() -> None:
+    output = run("bench_instructions.py")
+    line = next(line for line in output.splitlines() if "(1.00x the first)" in line)
+    assert int(line.split()[1].replace(",", "")) > 10_000  # a real count, not an empty window
