@@ -27,6 +27,7 @@ Also the flatness check: 40 workflows on order.created while unrelated workflows
 
     .venv/bin/python bench/bench_matching.py           # full run, about 15 minutes
     .venv/bin/python bench/bench_matching.py --quick   # smoke run, well under a minute
+    .venv/bin/python bench/bench_matching.py --only general --sizes 100000  # one row
 """
 
 from __future__ import annotations
@@ -384,7 +385,19 @@ def main() -> None:
     parser.add_argument("--quick", action="store_true", help="small sizes for a smoke run")
     parser.add_argument("--events", type=int, help="events per size (100,000)")
     parser.add_argument("--rounds", type=int, help="rounds per size (5)")
+    parser.add_argument(
+        "--only",
+        choices=["general", "skewed", "nested", "flatness"],
+        action="append",
+        help="run only these parts (repeatable; default: all)",
+    )
+    parser.add_argument(
+        "--sizes",
+        type=lambda text: [int(size) for size in text.split(",")],
+        help="comma-separated N for the general/skewed/nested rows (default: the guide's)",
+    )
     args = parser.parse_args()
+    parts = set(args.only or ["general", "skewed", "nested", "flatness"])
     quick = args.quick
     rounds = args.rounds or (1 if quick else 5)
     event_count = args.events or (2_000 if quick else 100_000)
@@ -401,17 +414,20 @@ def main() -> None:
         flush=True,
     )
     header(with_zen)
-    sizes = [100, 1_000] if quick else [100, 1_000, 10_000, 100_000]
-    for n in sizes:
+    sizes = args.sizes or ([100, 1_000] if quick else [100, 1_000, 10_000, 100_000])
+    for n in sizes if "general" in parts else []:
         definitions = make_definitions(n, triggers, "general", random.Random(SEED + n))
         compare(f"general {n:,}", definitions, uniform, catalog, rounds=rounds, with_zen=with_zen)
     for shape, events in (("skewed", skewed), ("nested", uniform)):
-        for n in [1_000] if quick else [1_000, 10_000]:
+        if shape not in parts:
+            continue
+        for n in args.sizes or ([1_000] if quick else [1_000, 10_000]):
             definitions = make_definitions(n, triggers, shape, random.Random(SEED + n))
             compare(
                 f"{shape} {n:,}", definitions, events, catalog, rounds=rounds, with_zen=with_zen
             )
-
+    if "flatness" not in parts:
+        return
     print("\nflatness: 40 workflows on order.created, unrelated workflows on the 25 others")
     print(f"{'unrelated':>10} {'eventrules':>10} {'closures':>10} {'matches':>10}", flush=True)
     fixed = make_definitions(40, ["order.created"], "general", random.Random(SEED), "f")
