@@ -60,6 +60,14 @@ class CompiledCondition:
         self.conjuncts = tuple(_conjunct(node) for node in _top_level_and(tree))
         self.matches = all_of([conjunct.test for conjunct in self.conjuncts])
 
+    def also(self, node: ConditionNode) -> CompiledCondition:
+        """This condition AND ``node`` (a valid tree), reusing the members already compiled."""
+        joined = CompiledCondition.__new__(CompiledCondition)
+        joined.tree = AllOf((self.tree, node))
+        joined.conjuncts = (*self.conjuncts, *map(_conjunct, _top_level_and(node)))
+        joined.matches = all_of([conjunct.test for conjunct in joined.conjuncts])
+        return joined
+
     def explain(self, facts: Mapping[str, Any]) -> ConditionTrace:
         return _explain(self.tree, facts)
 

@@ -116,7 +116,8 @@ class Engine:
             if not members:
                 return None
             enabled = [c for c in members.values() if c.workflow.enabled]
-            index = self._indexes[trigger] = TriggerIndex(enabled)
+            scheduled = trigger.startswith("scheduled.")
+            index = self._indexes[trigger] = TriggerIndex(enabled, scheduled=scheduled)
         return index
 
     def facts(self, event: Event) -> Facts:
@@ -132,18 +133,8 @@ class Engine:
                 return []
         if facts is None:
             facts = Facts(event.data, event.time, event.envelope, self.timezone)
-        matched = index.match(facts)
-        if trigger.startswith("scheduled."):
-            # A workflow with its own schedule runs on the ticks addressed to it (data.workflow_id)
-            # and only on those; the others run on the unaddressed daily/weekly/monthly ticks.
-            target = event.data.get("workflow_id")
-            matched = [
-                compiled
-                for compiled in matched
-                if (compiled.workflow.schedule is None and target is None)
-                or (compiled.workflow.schedule is not None and compiled.workflow.id == target)
-            ]
-        return matched
+        # on a scheduled.* trigger the index also checks which ticks a workflow runs on
+        return index.match(facts)
 
     def plan(self, event: Event) -> Plan:
         """The ordered plan; an action whose template fails is marked failed, others still run.

@@ -167,6 +167,12 @@ def test_first_skips_members_whose_residual_fails() -> None:
 
 # conditions a definition accepts (ordering operators refuse lists and booleans)
 VALID_CONDITIONS = CONDITIONS.filter(lambda raw: _compiled(raw) is not None)
+TRIGGERS = st.sampled_from(["order.created", "order.updated", "scheduled.daily"])
+_ABSENT = object()
+# a tick names the scheduled workflow it is for, or none; any event may carry the field
+ADDRESSED_DATA = st.tuples(
+    EVENT_DATA, st.sampled_from([_ABSENT, None, "w00", "w01", "w11", "", 0, ["w00"]])
+).map(lambda pair: pair[0] if pair[1] is _ABSENT else {**pair[0], "workflow_id": pair[1]})
 OPERATIONS = st.lists(
     st.one_of(
         st.tuples(
@@ -175,15 +181,22 @@ OPERATIONS = st.lists(
             st.one_of(st.none(), VALID_CONDITIONS),
             st.integers(1, 10),
             st.booleans(),
-            st.sampled_from(["order.created", "order.updated"]),
+            TRIGGERS,
+            st.booleans(),  # on a scheduled trigger: a schedule of its own
         ),
         st.tuples(st.just("remove"), st.integers(0, 11)),
-        st.tuples(
-            st.just("event"), EVENT_DATA, st.sampled_from(["order.created", "order.updated"])
-        ),
+        st.tuples(st.just("event"), ADDRESSED_DATA, TRIGGERS),
     ),
     max_size=40,
 )
+
+
+def _runs_on_tick(compiled: Any, data: dict[str, Any]) -> bool:
+    """The scheduling rule written out: own schedule <=> addressed to this workflow."""
+    target = data.get("workflow_id")
+    if compiled.workflow.schedule is None:
+        return target is None
+    return bool(compiled.workflow.id == target)
 
 
 @settings(max_examples=120, deadline=None, suppress_health_check=[HealthCheck.too_slow])
@@ -193,7 +206,7 @@ def test_engine_matches_naively_through_updates_and_removals(operations: list[An
     version = 0
     for operation in operations:
         if operation[0] == "upsert":
-            _, number, condition, priority, enabled, trigger = operation
+            _, number, condition, priority, enabled, trigger, own = operation
             version += 1
             engine.upsert(
                 workflow(
@@ -203,6 +216,7 @@ def test_engine_matches_naively_through_updates_and_removals(operations: list[An
                     priority=priority,
                     enabled=enabled,
                     trigger=trigger,
+                    schedule="*/5 * * * *" if own and trigger.startswith("scheduled.") else None,
                 )
             )
         elif operation[0] == "remove":
@@ -216,7 +230,10 @@ def test_engine_matches_naively_through_updates_and_removals(operations: list[An
                 (
                     c
                     for c in held
-                    if c.workflow.enabled and c.workflow.trigger == trigger and c.matches(facts)
+                    if c.workflow.enabled
+                    and c.workflow.trigger == trigger
+                    and c.matches(facts)
+                    and (not trigger.startswith("scheduled.") or _runs_on_tick(c, data))
                 ),
                 key=lambda c: c.order_key,
             )
@@ -235,7 +252,7 @@ def test_rules_engine_matches_naively_through_updates_and_removals(
     version = 0
     for operation in operations:
         if operation[0] == "upsert":
-            _, number, condition, priority, enabled, _ = operation
+            _, number, condition, priority, enabled, _, _ = operation
             version += 1
             engine.upsert(
                 parse_rule(
