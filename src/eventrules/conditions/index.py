@@ -391,12 +391,15 @@ class ConditionIndex(Generic[T]):
         "_conditions",
         "_lookups",
         "_members",
+        "_padded",
         "_residual_bits",
         "_residuals",
     )
 
     def __init__(self, members: Sequence[tuple[T, CompiledCondition | None]]) -> None:
         self._members = tuple(member for member, _ in members)
+        # match() reads one entry past the last member (and pops it): Any, not T | None
+        self._padded: tuple[Any, ...] = (*self._members, None)
         self._conditions = tuple(condition for _, condition in members)
         count = len(members)
         self._all = (1 << count) - 1
@@ -519,16 +522,16 @@ class ConditionIndex(Generic[T]):
             mask &= lookup(facts)
             if not mask:
                 return []
-        members = self._members
         if mask & self._residual_bits:
             mask = self._check_residuals(mask, facts)
         digits = bin(mask)
-        offset = count - len(digits)  # bin() drops leading zeros; digits[2] is the top bit
-        found = digits.find("1", 2)
-        matched = []
-        while found != -1:
-            matched.append(members[offset + found])
-            found = digits.find("1", found + 1)
+        # the runs of zeros between set bits give each match's place: one C split, then a
+        # comprehension (no method call per match); bin() drops leading zeros, digits[2] is the
+        # top bit. The run after the last set bit lands on the padding entry, popped.
+        position = count - len(digits) - 1
+        padded = self._padded
+        matched = [padded[position := position + len(run) + 1] for run in digits.split("1")]
+        matched.pop()
         return matched
 
     def first(self, facts: Mapping[str, Any]) -> T | None:
