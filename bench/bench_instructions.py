@@ -3,7 +3,8 @@ shared, noisy machine does not move (wall-clock and even CPU-time figures here m
 between runs of the same code, as other jobs share the caches and the cores).
 
 The workload is bench_worker.py's (1,000 workflows over the catalog's triggers, ``bucket == k``,
-one send_email or create_task action; one match per event), run through
+one send_email or create_task action; one match per event), or with ``--workload general``
+W1's 1,000 general workflows (worker_general.py, 0.96 matches per event), run through
 ``WorkflowRunner.handle``, in-process, with a producer that drops what it is given: decoding,
 matching, rendering, the action message and the execution record, their serialisation, the
 sender and the metrics; not librdkafka (whose threads would make the count depend on time).
@@ -15,6 +16,7 @@ in a subprocess with it first on ``PYTHONPATH``: how a change is compared with `
 (``apt-get install valgrind``); each measurement takes about 20 seconds.
 
     .venv/bin/python bench/bench_instructions.py [--src DIR ...] [--events 1000] [--quick]
+    .venv/bin/python bench/bench_instructions.py --workload general
 """
 
 from __future__ import annotations
@@ -34,7 +36,7 @@ WARM_UP_EVENTS = 4000  # touches every one of the 1,000 workflows
 QUICK_WARM_UP_EVENTS = 300
 
 
-def measure_here(events_n: int, warm_up: int) -> None:
+def measure_here(events_n: int, warm_up: int, workload: str) -> None:
     """Runs under callgrind (started by :func:`count`): toggles counting around the events."""
     sys.path.insert(0, str(REPO / "bench"))
     from bench_worker import make_events, make_workflows  # noqa: PLC0415 - after sys.path
@@ -45,6 +47,7 @@ def measure_here(events_n: int, warm_up: int) -> None:
     from eventrules.runtime.runner import WorkflowRunner  # noqa: PLC0415
     from eventrules.settings import TopicNames  # noqa: PLC0415
     from eventrules.workflows.engine import Engine  # noqa: PLC0415
+    from worker_general import general_workload  # noqa: PLC0415
     from worker_harness import load_triggers  # noqa: PLC0415
 
     class DroppingProducer:
@@ -53,9 +56,14 @@ def measure_here(events_n: int, warm_up: int) -> None:
 
     triggers = load_triggers()
     engine = Engine()
-    for definition in make_workflows(1000, triggers):
+    if workload == "general":
+        general = general_workload(1000, warm_up + events_n, "bench.")
+        definitions, events = general.definitions, general.events
+    else:
+        definitions = make_workflows(1000, triggers)
+        events = make_events(warm_up + events_n, 1000, triggers, "bench.", random.Random(1))
+    for definition in definitions:
         engine.upsert(parse_workflow({k: v for k, v in definition.items() if k != "kind"}))
-    events = make_events(warm_up + events_n, 1000, triggers, "bench.", random.Random(1))
     records = [
         Record(e.topic, 0, n, e.key, e.value, [], 1_796_180_000_000) for n, e in enumerate(events)
     ]
@@ -79,7 +87,7 @@ def measure_here(events_n: int, warm_up: int) -> None:
     subprocess.run([*toggle[:1], "--instr=off", toggle[2]], capture_output=True, check=True)
 
 
-def count(src: Path, events_n: int, warm_up: int) -> int:
+def count(src: Path, events_n: int, warm_up: int, workload: str) -> int:
     """Instructions per event with ``src`` first on the path."""
     with tempfile.TemporaryDirectory() as folder:
         out = Path(folder) / "callgrind.out"
@@ -96,6 +104,8 @@ def count(src: Path, events_n: int, warm_up: int) -> int:
                 str(events_n),
                 "--warm-up",
                 str(warm_up),
+                "--workload",
+                workload,
             ],
             env={**os.environ, "PYTHONPATH": str(src)},
             capture_output=True,
@@ -112,21 +122,30 @@ def main() -> None:
     parser.add_argument("--src", action="append", type=Path, help="a checkout's src (repeat)")
     parser.add_argument("--events", type=int, default=1000)
     parser.add_argument("--warm-up", type=int, default=WARM_UP_EVENTS)
+    parser.add_argument(
+        "--workload",
+        choices=["one-match", "general"],
+        default="one-match",
+        help="bench_worker's one match per event, or W1's 1,000 general workflows",
+    )
     parser.add_argument("--quick", action="store_true", help="100 events, a short warm-up")
     parser.add_argument("--inside", action="store_true", help=argparse.SUPPRESS)
     args = parser.parse_args()
     if args.quick:
         args.events, args.warm_up = 100, QUICK_WARM_UP_EVENTS
     if args.inside:
-        measure_here(args.events, args.warm_up)
+        measure_here(args.events, args.warm_up, args.workload)
         return
     if shutil.which("valgrind") is None:
         raise SystemExit("valgrind is not installed (apt-get install valgrind)")
     sources = args.src or [REPO / "src"]
-    print(f"instructions per event through WorkflowRunner.handle, {args.events:,} events")
+    print(
+        f"instructions per event through WorkflowRunner.handle, {args.workload} workload,"
+        f" {args.events:,} events"
+    )
     first = None
     for src in sources:
-        figure = count(src.resolve(), args.events, args.warm_up)
+        figure = count(src.resolve(), args.events, args.warm_up, args.workload)
         first = first or figure
         print(f"  {src!s:<40} {figure:>9,}   ({figure / first:.2f}x the first)", flush=True)
 
