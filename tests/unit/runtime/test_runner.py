@@ -59,6 +59,15 @@ def _record(value: bytes, headers: list[tuple[str, bytes | None]] | None = None)
     return Record("p.events.orders", 1, 42, b"k", value, headers or [], 1_767_225_600_000)
 
 
+ORDER = {
+    "specversion": "1.0",
+    "id": "e1",
+    "source": "shop",
+    "type": "order.created",
+    "data": {"total": 50, "email": "a@example.com", "orderId": "o1", "userId": "u1"},
+}
+
+
 def _schema(name: str) -> dict[str, Any]:
     spec = next(s for s in load_topic_specs(TOPICS) if s.name == name)
     assert spec.schema_document is not None
@@ -67,13 +76,7 @@ def _schema(name: str) -> dict[str, Any]:
 
 def test_outputs_match_the_models_and_the_topic_schemas() -> None:
     runner, sender = _runner()
-    event = {
-        "specversion": "1.0",
-        "id": "e1",
-        "source": "shop",
-        "type": "order.created",
-        "data": {"total": 50, "email": "a@example.com", "orderId": "o1", "userId": "u1"},
-    }
+    event = ORDER
     records = asyncio.run(runner.handle(_record(orjson.dumps(event))))
     assert [r["status"] for r in records] == ["success"]
 
@@ -108,13 +111,7 @@ def test_outputs_match_the_models_and_the_topic_schemas() -> None:
 def test_a_record_copies_its_event_when_asked() -> None:
     runner, sender = _runner()
     runner.copy_event = True
-    event = {
-        "specversion": "1.0",
-        "id": "e1",
-        "source": "shop",
-        "type": "order.created",
-        "data": {"total": 50, "email": "a@example.com", "orderId": "o1", "userId": "u1"},
-    }
+    event = ORDER
     asyncio.run(runner.handle(_record(orjson.dumps(event))))
     execution = orjson.loads(sender.sent[-1][2] or b"")
     jsonschema.validate(execution, _schema("executions"))
