@@ -208,7 +208,7 @@ def worker_throughput_and_latency(bench: Bench, events_n: int, base: Throughput)
         print(
             f"  eventrules worker            {mine.rate:>10,.0f} events/s   "
             f"(ready after {ready_after:.2f}s, first execution after "
-            f"{mine.first_after:.2f}s, all after {mine.total:.2f}s)"
+            f"{mine.first_after:.2f}s, all after {mine.total:.2f}s; {body.get('native')})"
         )
         print(
             f"  worker/passthrough = {mine.rate / base.rate:.2f} (target >= 0.5); "
@@ -242,6 +242,35 @@ def worker_throughput_and_latency(bench: Bench, events_n: int, base: Throughput)
             f"{count() - records:,} executions in this run)"
         )
     return latencies
+
+
+def pure_python_throughput(bench: Bench, events_n: int, base: Throughput) -> None:
+    """The same run with the worker's pure-Python modules (EVENTRULES_PURE_PYTHON=1): what the
+    compiled event path (scripts/compile.py) gives, in this run. Its own topics, same workload."""
+    prefix = new_prefix("pure")
+    create_topics(bench.bootstrap, prefix)
+    publish(
+        bench.bootstrap,
+        prefix + "config",
+        definition_records(make_workflows(bench.workflows, bench.triggers)),
+    )
+    produce_all(
+        bench.bootstrap,
+        make_events(events_n, bench.workflows, bench.triggers, prefix, random.Random(SEED)),
+    )
+    with (
+        running_worker(
+            bench.bootstrap, prefix, bench.log_dir, {"EVENTRULES_PURE_PYTHON": "1"}
+        ) as worker,
+        record_count(bench.bootstrap, [prefix + "executions"]) as count,
+    ):
+        body = worker.wait_ready()
+        mine = time_until(count, events_n, worker.started, alive(worker.process))
+    print(
+        f"  pure-Python worker           {mine.rate:>10,.0f} events/s   "
+        f"({mine.rate / base.rate:.2f}x the passthrough; {body.get('native')})",
+        flush=True,
+    )
 
 
 def passthrough_latency(bench: Bench) -> None:
@@ -356,7 +385,7 @@ def parse_counts(text: str) -> list[int]:
     return counts
 
 
-def bucket_part(bench: Bench, events_n: int) -> None:
+def bucket_part(bench: Bench, events_n: int, *, pure_baseline: bool = True) -> None:
     """Throughput and latency on the one-match-per-event workload (one worker)."""
     create_topics(bench.bootstrap, bench.prefix, PASSTHROUGH_TOPIC)
     publish(
@@ -379,6 +408,8 @@ def bucket_part(bench: Bench, events_n: int) -> None:
     )
     latencies = worker_throughput_and_latency(bench, events_n, base)
     passthrough_latency(bench)
+    if pure_baseline:
+        pure_python_throughput(bench, events_n, base)
     p99 = percentile(sorted(latencies), 0.99) * 1000
     print(f"  worker p99 {p99:.1f} ms (target < 50 ms)", flush=True)
 
@@ -431,6 +462,11 @@ def main() -> None:
         type=float,
         help="paced seconds of the untimed warm-up (20; 0 skips the warm-up)",
     )
+    parser.add_argument(
+        "--no-pure-baseline",
+        action="store_true",
+        help="skip the pure-Python worker's throughput run (EVENTRULES_PURE_PYTHON=1)",
+    )
     args = parser.parse_args()
     events_n = args.events or (3_000 if args.quick else 50_000)
     memory_n = args.memory_workflows or (1_000 if args.quick else 10_000)
@@ -457,7 +493,7 @@ def main() -> None:
         if warmup_seconds > 0:
             warm_up(bench, events_n, warmup_seconds)
         if "throughput" in parts:
-            bucket_part(bench, events_n)
+            bucket_part(bench, events_n, pure_baseline=not args.no_pure_baseline)
         if "memory" in parts:
             memory_part(bench, memory_n)
         if "general" in parts:

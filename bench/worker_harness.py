@@ -280,8 +280,12 @@ class WorkerProcess:
 
 
 @contextlib.contextmanager
-def running_worker(bootstrap: str, prefix: str, log_dir: Path) -> Iterator[WorkerProcess]:
-    worker = WorkerProcess(bootstrap, prefix, log_dir / f"worker-{prefix.rstrip('.')}.log")
+def running_worker(
+    bootstrap: str, prefix: str, log_dir: Path, env: dict[str, str] | None = None
+) -> Iterator[WorkerProcess]:
+    worker = WorkerProcess(
+        bootstrap, prefix, log_dir / f"worker-{prefix.rstrip('.')}.log", env=dict(env or {})
+    )
     try:
         yield worker.start()
     finally:

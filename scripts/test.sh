@@ -14,7 +14,11 @@ echo "== import layers (import-linter)"
 .venv/bin/lint-imports
 echo "== deploy checks (helm lint, helm template | kubeconform, compose config)"
 bash scripts/check-deploy.sh
-echo "== pytest"
+echo "== the event path's build (scripts/compile.py)"
+.venv/bin/python -c 'from eventrules import native; s = native.status(); print(s.describe()); raise SystemExit(not s.compiled)'
+echo "== unit tests on the pure-Python modules (EVENTRULES_PURE_PYTHON=1)"
+EVENTRULES_PURE_PYTHON=1 .venv/bin/pytest -p no:cacheprovider -q tests/unit
+echo "== pytest (compiled event path)"
 set +e
 .venv/bin/pytest -p no:cacheprovider "$@"
 status=$?

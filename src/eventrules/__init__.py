@@ -9,6 +9,11 @@ from __future__ import annotations
 import importlib
 from typing import TYPE_CHECKING, Any
 
+from eventrules.native import install_guard as _install_guard
+
+# Before any submodule loads: compiled modules run only while they match their sources.
+_install_guard()
+
 if TYPE_CHECKING:
     from eventrules.conditions import (
         CompiledCondition,

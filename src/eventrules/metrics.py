@@ -46,17 +46,15 @@ DURATION_BUCKETS = (
 )
 
 
-def _apply_observations(child: Any, pending: list[float]) -> None:
-    """Add a batch of observations (``[sum, count per bucket, count above the last]``) to a
-    histogram child with :data:`DURATION_BUCKETS`: the same series one observe() each would."""
+def _histogram_cells(child: Any) -> tuple[Any, list[Any]]:
+    """A histogram child's sum and bucket cells (prometheus_client's locked values), checked once
+    to have :data:`DURATION_BUCKETS`: batched observations add to them directly, the same series
+    one ``observe()`` each would give."""
     buckets = getattr(child, "_buckets", None)
     bounds = getattr(child, "_upper_bounds", None)
     if buckets is None or bounds is None or list(bounds[:-1]) != list(DURATION_BUCKETS):
         raise TypeError("batched observations need a histogram with DURATION_BUCKETS")
-    child._sum.inc(pending[0])
-    for index, amount in enumerate(pending[1:]):
-        if amount:
-            buckets[index].inc(amount)
+    return child._sum, list(buckets)
 
 
 @dataclass(frozen=True)
@@ -100,6 +98,11 @@ class Metrics:
     _observed: dict[tuple[Any, tuple[str, ...]], list[float]] = field(
         default_factory=dict, compare=False, repr=False
     )
+    # what apply_counts adds to, resolved once per series: a counter child's value cell, a
+    # histogram child's sum and bucket cells (a child's inc() re-checks what cannot change)
+    _cells: dict[tuple[int, tuple[str, ...]], Any] = field(
+        default_factory=dict, compare=False, repr=False
+    )
 
     def count(self, metric: Any, *labels: str) -> None:
         """Add one to ``metric{labels}`` at the next :meth:`apply_counts`.
@@ -124,12 +127,28 @@ class Metrics:
         """Apply what :meth:`count` and :meth:`observe` gathered since the last call."""
         counts = list(self._counts.items())
         self._counts.clear()
+        cells = self._cells
         for (metric, labels), amount in counts:
-            self.child(metric, *labels).inc(amount)
+            key = (id(metric), labels)
+            cell = cells.get(key)
+            if cell is None:
+                child = self.child(metric, *labels)
+                # a counter child's value; anything else (a gauge) goes through its inc()
+                cell = cells[key] = child._value if isinstance(metric, Counter) else child
+            cell.inc(amount)
         observed = list(self._observed.items())
         self._observed.clear()
         for (histogram, labels), pending in observed:
-            _apply_observations(self.child(histogram, *labels), pending)
+            key = (id(histogram), labels)
+            found = cells.get(key)
+            if found is None:
+                found = cells[key] = _histogram_cells(self.child(histogram, *labels))
+            total, buckets = found
+            total.inc(pending[0])
+            for index in range(len(buckets)):
+                observations = pending[index + 1]
+                if observations:
+                    buckets[index].inc(observations)
 
     def child(self, metric: Any, *labels: str) -> Any:
         """``metric.labels(*labels)``, cached: the hot path calls it several times per event

@@ -7,6 +7,7 @@ from opentelemetry.exporter.otlp.proto.http.trace_exporter import OTLPSpanExport
 from opentelemetry.sdk.trace.export import ConsoleSpanExporter
 
 from eventrules.errors import ConfigurationError
+from eventrules.metrics import Metrics
 from eventrules.runtime.runner import WorkflowRunner
 from eventrules.runtime.runners import new_runner, start_tracing_for
 from eventrules.runtime.traced_runner import TracedWorkflowRunner
@@ -46,7 +47,7 @@ def test_exporters_come_from_the_standard_variable(monkeypatch: pytest.MonkeyPat
 
 
 def test_the_worker_runs_the_plain_runner_unless_tracing(monkeypatch: pytest.MonkeyPatch) -> None:
-    options = {"topics": TopicNames("p."), "sender": object(), "metrics": object()}
+    options = {"topics": TopicNames("p."), "sender": object(), "metrics": Metrics.create()}
     assert type(new_runner(Engine(), None, **options)) is WorkflowRunner
     monkeypatch.setenv("EVENTRULES_OTEL_ENABLED", "true")
     monkeypatch.setenv("OTEL_TRACES_EXPORTER", "none")

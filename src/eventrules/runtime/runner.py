@@ -16,11 +16,12 @@ from __future__ import annotations
 import functools
 import logging
 import time
-from collections.abc import Callable
+from collections.abc import Awaitable, Callable
 from datetime import UTC, datetime, timedelta
 from typing import Any, Literal
 
 import orjson
+from mypy_extensions import mypyc_attr
 
 from eventrules.actions.webhook import WebhookExecutor
 from eventrules.errors import PoisonEventError
@@ -68,6 +69,8 @@ def _json(value: object) -> bytes:
         raise PoisonEventError("unserialisable", f"cannot be written as JSON: {exc}") from None
 
 
+# compiled by mypyc (eventrules.native); the traced runner and tests extend it from Python
+@mypyc_attr(allow_interpreted_subclasses=True)
 class WorkflowRunner:
     def __init__(
         self,
@@ -91,7 +94,10 @@ class WorkflowRunner:
         self.sender = sender
         self.metrics = metrics
         self.webhooks = webhooks
-        self.dead_letter = dead_letters or DeadLetterWriter(topics.dlq, sender, metrics)
+        # a callable, not the writer's type: the traced runner wraps it in a span
+        self.dead_letter: Callable[[Record, str, str], Awaitable[None]] = (
+            dead_letters or DeadLetterWriter(topics.dlq, sender, metrics)
+        )
         self.max_event_bytes = max_event_bytes
         self.admit = admit  # topic bindings and tick signatures (runtime/admission.py)
         self.clock = clock

@@ -72,7 +72,7 @@ class TracedWorkflowRunner(WorkflowRunner):
             span.set_status(Status(StatusCode.ERROR, f"dead-lettered: {reason}"))
             await plain_dead_letter(record, reason, detail)
 
-        self.dead_letter = dead_letter  # type: ignore[assignment]
+        self.dead_letter = dead_letter
 
     async def handle(self, record: Record) -> list[dict[str, Any]]:
         parent = context_from_headers(record.headers)

@@ -34,6 +34,7 @@ from eventrules.limits import set_limits
 from eventrules.metrics import Metrics
 from eventrules.models.actions import ActionRegistry
 from eventrules.models.workflows import parse_workflow
+from eventrules.native import status as native_status
 from eventrules.rules import RulesEngine, parse_rule
 from eventrules.runtime.admission import EventAdmission, TickAuthenticator
 from eventrules.runtime.config_follower import ConfigFollower
@@ -388,6 +389,8 @@ class Worker:
             "assigned": sorted(f"{topic}:{partition}" for topic, partition in self.stream.assigned),
             "state_partitions": sorted(self.state.stores),
             "state_restoring": sorted(self.state.restoring),
+            # the event path's build (eventrules.native): compiled, or why it runs from source
+            "native": native_status().describe(),
         }
 
     def workflow_stats(self) -> dict[str, dict[str, Any]]:
@@ -419,10 +422,11 @@ class Worker:
             asyncio.create_task(service.run(), name=name) for name, service in self.services.items()
         ]
         log.info(
-            "worker %s started; web on %s:%s",
+            "worker %s started; web on %s:%s; event path: %s",
             self.settings.app_id,
             self.settings.web_host,
             self.settings.web_port,
+            native_status().describe(),
         )
         # Not a long-running task: it ends once the table is loaded (see alive()).
         freezer = asyncio.create_task(self._freeze_config(), name="gc-freeze")

@@ -118,6 +118,8 @@ class CompiledWorkflow:
     # the field paths its conditions read, with their getters: an execution record that
     # references its event carries these values (what the decision rested on)
     reads: tuple[tuple[str, Getter], ...] = ()
+    # whether a template of its actions or gates may read ``event`` (the envelope)
+    reads_event: bool = True
 
     @property
     def order_key(self) -> tuple[int, str]:
@@ -190,7 +192,12 @@ def compile_workflow(workflow: Workflow, catalog: TriggerCatalog) -> CompiledWor
         if condition is not None
         else ()
     )
-    return CompiledWorkflow(workflow, condition, actions, tuple(gates), absence, uses_jinja, reads)
+    reads_event = any(action.params.reads_event for action in actions) or any(
+        gate.key.reads_event for gate in gates
+    )
+    return CompiledWorkflow(
+        workflow, condition, actions, tuple(gates), absence, uses_jinja, reads, reads_event
+    )
 
 
 def fields_read(node: ConditionNode) -> list[str]:

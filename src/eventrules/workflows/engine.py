@@ -147,7 +147,12 @@ class Engine:
         answers = self.answers(event) if event.type in self._expecting else ()
         if not matched:
             return Plan(event.id, event.type, (), answers)
-        context = template_context(event)
+        # templates that never name ``event`` read the data itself: no envelope, no copy
+        context = (
+            template_context(event)
+            if any(compiled.reads_event for compiled in matched)
+            else event.data
+        )
         if any(compiled.uses_jinja for compiled in matched):
             # one render budget (time, loop iterations) for every template this event renders
             with render_budget():

@@ -165,11 +165,19 @@ class _Leaf:
 class TemplatedParams:
     """Action parameters with every template compiled once; ``render`` fills them per event."""
 
-    __slots__ = ("_compiled", "_flat", "_uses_jinja", "has_templates")
+    __slots__ = ("_compiled", "_flat", "_reads_event", "_uses_jinja", "has_templates")
 
-    def __init__(self, compiled: Any, has_templates: bool, uses_jinja: bool = True) -> None:
+    def __init__(
+        self,
+        compiled: Any,
+        has_templates: bool,
+        uses_jinja: bool = True,
+        reads_event: bool = True,
+    ) -> None:
         self._compiled = compiled
         self.has_templates = has_templates
+        # whether a template may read ``event`` (the envelope): the engine builds it only then
+        self._reads_event = reads_event
         # plain {{ name }} templates need no render budget: they cost what they print
         self._uses_jinja = uses_jinja
         # the usual shape, rendered in one loop: a flat dict of plain templates, scalars and
@@ -179,6 +187,11 @@ class TemplatedParams:
         self._flat = flat and all(
             type(v) is _Leaf or _is_scalar(v) or not _has_leaf(v) for v in compiled.values()
         )
+
+    @property
+    def reads_event(self) -> bool:
+        """Whether a template may read the ``event`` variable (any jinja template may)."""
+        return self._reads_event and self.has_templates
 
     @property
     def uses_jinja(self) -> bool:
@@ -237,6 +250,7 @@ def compile_params(
     exceeded: list[DefinitionLimitError] = []
     found = [False]
     jinja = [False]
+    event = [False]
 
     def walk(value: Any, where: str) -> Any:
         if isinstance(value, str) and is_template(value):
@@ -261,7 +275,10 @@ def compile_params(
                 )
                 return value
             found[0] = True
-            jinja[0] = jinja[0] or not isinstance(template, _Interpolation)
+            if isinstance(template, _Interpolation):
+                event[0] = event[0] or (True, "event") in template.parts
+            else:
+                jinja[0] = event[0] = True
             return _Leaf(where, template)
         if isinstance(value, Mapping):
             return {key: walk(item, f"{where}.{key}") for key, item in value.items()}
@@ -283,7 +300,7 @@ def compile_params(
         )
     if problems:
         raise DefinitionError("invalid template", problems=problems)
-    return TemplatedParams(compiled, found[0], jinja[0])
+    return TemplatedParams(compiled, found[0], jinja[0], event[0])
 
 
 @functools.lru_cache(maxsize=4096)

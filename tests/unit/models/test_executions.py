@@ -7,7 +7,8 @@ import uuid
 from hypothesis import given
 from hypothesis import strategies as st
 
-from eventrules.models.executions import _NAMESPACE, action_id, execution_id
+from eventrules.models.executions import action_id, execution_id
+from eventrules.models.ids import _NAMESPACE
 
 
 @given(st.text(), st.text(), st.text(), st.integers(min_value=1, max_value=10**9))

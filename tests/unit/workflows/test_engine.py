@@ -10,6 +10,7 @@ from hypothesis import strategies as st
 from tests.unit.conftest import event, workflow
 
 from eventrules import DefinitionError, Engine, TriggerCatalog, UnknownTriggerError, UpsertOutcome
+from eventrules.workflows.compiled import compile_workflow
 
 
 def test_plan_orders_by_priority_descending_then_id(engine: Engine) -> None:
@@ -61,6 +62,41 @@ def test_missing_template_variables_are_reported_in_the_plan(engine: Engine) -> 
     (planned,) = engine.plan(event({})).workflows
     assert planned.actions[0].missing == ("userId",)
     assert planned.actions[0].params["user_id"] == ""
+
+
+def test_templates_see_the_envelope_as_event_and_data_keys_win_over_it(engine: Engine) -> None:
+    actions = [
+        {"type": "add_tag", "user_id": "{{ event }}", "tag": "{{ userId }}"},
+        {"type": "add_tag", "user_id": "{{ event.id }} {{ event.time }}", "tag": "t"},
+    ]
+    engine.upsert(workflow(id="reads-event", actions=actions))
+    engine.upsert(workflow(id="data-only", actions=[actions[0] | {"user_id": "{{ userId }}"}]))
+    plan = engine.plan(event({"userId": "u1"}, id="evt-7"))
+    by_id = {planned.workflow_id: planned for planned in plan.workflows}
+    plain, jinja = by_id["reads-event"].actions
+    assert plain.params["user_id"].startswith("{'id': 'evt-7', 'type': 'order.created'")
+    assert jinja.params["user_id"] == "evt-7 2026-01-10T14:30:00+00:00"
+    assert by_id["data-only"].actions[0].params == {"user_id": "u1", "tag": "u1"}
+    # a data key named event is what templates see, whether or not others read the envelope
+    plan = engine.plan(event({"event": "from data", "userId": "u2"}))
+    by_id = {planned.workflow_id: planned for planned in plan.workflows}
+    assert by_id["reads-event"].actions[0].params == {"user_id": "from data", "tag": "u2"}
+    assert by_id["data-only"].actions[0].params == {"user_id": "u2", "tag": "u2"}
+
+
+def test_only_workflows_whose_templates_name_event_need_the_envelope(
+    catalog: TriggerCatalog,
+) -> None:
+    def compiled(user_id: str) -> bool:
+        action = {"type": "add_tag", "user_id": user_id, "tag": "{{ userId }}"}
+        return compile_workflow(workflow(actions=[action]), catalog).reads_event
+
+    assert not compiled("{{ userId }}")
+    assert not compiled("fixed")
+    assert not compiled("{{ events }}")
+    assert compiled("{{ event }}")
+    assert compiled("{{ event.id }}")  # jinja: any jinja template may read it
+    assert compiled("{{ userId | upper }}")
 
 
 def test_upsert_outcomes(engine: Engine) -> None:
