@@ -15,7 +15,6 @@ scripts/bootstrap.sh runs it; it needs a C compiler and the Python headers.
 from __future__ import annotations
 
 import argparse
-import importlib.machinery
 import json
 import os
 import shutil
@@ -29,15 +28,10 @@ sys.path.insert(0, str(SRC))
 
 from eventrules import native  # noqa: E402  (the module list lives with the guard)
 
-# The shared library mypyc puts the compiled code of all modules in: <GROUP>__mypyc.*.so in src/.
-GROUP = "eventrules_native"
-
-
 def built() -> list[Path]:
-    """Every extension module in the package (also of modules no longer listed) and the group's."""
-    found = list(native.extension_modules().values())
-    found += [SRC / f"{GROUP}__mypyc{suffix}" for suffix in importlib.machinery.EXTENSION_SUFFIXES]
-    return [path for path in found if path.exists()]
+    """Every extension module in the package: the compiled ones, their shared library, and any
+    of modules no longer listed."""
+    return list(native.extension_modules().values())
 
 
 def clean() -> None:
@@ -69,7 +63,7 @@ def compile_in_place() -> None:
                     *("--cache-dir", str(ROOT / ".mypy_cache")),
                 ],
                 opt_level="3",
-                group_name=GROUP,
+                group_name=native.GROUP,
                 target_dir=build_dir,
             )
             setup(

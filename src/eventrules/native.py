@@ -53,6 +53,10 @@ COMPILED: tuple[str, ...] = (
     "eventrules.workflows.templating",
 )
 
+# the shared library holding every compiled module's code (the modules above are shims to it)
+GROUP = "eventrules._native"
+GROUP_LIBRARY = f"{GROUP}__mypyc"
+
 PACKAGE_DIR = Path(__file__).resolve().parent
 MANIFEST = PACKAGE_DIR / "_native.json"
 PURE_ENV = "EVENTRULES_PURE_PYTHON"
@@ -112,7 +116,10 @@ def assess(environ: dict[str, str] | None = None) -> NativeStatus:
         return NativeStatus(False, f"unreadable {MANIFEST.name}: {exc}")
     if not isinstance(built, dict) or sorted(built) != sorted(COMPILED):
         return NativeStatus(False, "compiled for another module list: run scripts/compile.py")
-    strays = sorted(set(extension_modules()) - set(COMPILED))
+    extensions = extension_modules()
+    if GROUP_LIBRARY not in extensions:
+        return NativeStatus(False, f"{GROUP_LIBRARY} is missing: run scripts/compile.py")
+    strays = sorted(set(extensions) - set(COMPILED) - {GROUP_LIBRARY})
     if strays:
         return NativeStatus(
             False, f"{strays[0]} is compiled but not listed: run scripts/compile.py"

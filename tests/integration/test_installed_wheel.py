@@ -20,6 +20,8 @@ from pathlib import Path
 
 import pytest
 
+from eventrules import native
+
 pytestmark = pytest.mark.integration
 
 REPO_ROOT = Path(__file__).resolve().parents[2]
@@ -100,6 +102,24 @@ def test_the_installed_package_is_the_wheel_not_the_checkout(installed: Installe
     assert package.is_relative_to(installed.site_packages)
     assert topics == installed.site_packages / "eventrules" / "shipped" / "topics"
     assert not (installed.site_packages / "eventrules" / "shipped" / "kafka" / "target").exists()
+
+
+def test_the_wheel_carries_the_checkouts_build_of_the_event_path(installed: Installed) -> None:
+    # compiled in the checkout (scripts/compile.py, as CI does): compiled in the wheel, which
+    # hatch_build.py tags for this platform; pure Python otherwise
+    here = native.assess({})  # the build, whatever this process runs
+    found = installed.python(
+        "import json, eventrules.runtime.runner as r; from eventrules import native; "
+        "print(json.dumps([native.status().compiled, r.__file__]))",
+        EVENTRULES_PURE_PYTHON="",
+        PYTHONPATH="",  # the wheel's package, not a checkout's
+    )
+    compiled, runner = json.loads(found)
+    assert compiled == here.compiled, here.reason
+    assert Path(runner).is_relative_to(installed.site_packages)
+    assert runner.endswith(".py") != here.compiled
+    (wheel,) = installed.venv.parent.joinpath("dist").glob("eventrules-*.whl")
+    assert wheel.name.endswith("-py3-none-any.whl") != here.compiled
 
 
 def test_templates_list_and_dry_run_work_offline(installed: Installed) -> None:

@@ -199,8 +199,14 @@ def test_dockerfile_builds_the_worker_image() -> None:
     by_keyword: dict[str, list[str]] = {}
     for keyword, rest in instructions:
         by_keyword.setdefault(keyword, []).append(rest.strip())
-    assert by_keyword["FROM"] == ["python:3.11-slim"]
-    assert "pip install --no-deps ." in " ".join(by_keyword["RUN"])
+    # a build stage compiles the event path into the wheel; the image installs that wheel
+    assert by_keyword["FROM"] == ["python:3.11-slim AS wheel", "python:3.11-slim"]
+    runs = " ".join(by_keyword["RUN"])
+    assert "python scripts/compile.py && pip wheel --no-deps -w /wheel ." in runs
+    assert "pip install --no-deps /wheel/eventrules-*.whl" in runs
+    assert {"hatch_build.py", "scripts/compile.py", "--from=wheel"} <= {
+        path for rest in by_keyword["COPY"] for path in rest.split()
+    }
     copied = {path for rest in by_keyword["COPY"] for path in rest.split()[:-1]}
     # Everything the wheel packs must be in the build context, or the build fails.
     wheel = tomllib.loads((REPO_ROOT / "pyproject.toml").read_text())["tool"]["hatch"]["build"]
@@ -223,6 +229,8 @@ def test_dockerignore_keeps_what_the_image_copies() -> None:
     assert {".venv", ".git", ".tools"} <= ignored
     assert not {"src", "topics", "config", "kafka", "pyproject.toml", "README.md"} & ignored
     assert "kafka/target" in ignored  # the broker jars, never the pom
+    # the image compiles its own event path: a local build stays out, the script goes in
+    assert {"src/**/*.so", "src/eventrules/_native.json", "!scripts/compile.py"} <= ignored
 
 
 def test_values_have_the_documented_structure(values: dict[str, Any]) -> None:

@@ -27,6 +27,7 @@ def tree(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
         source.write_text(f"# {module}\n")
         source.with_suffix(SUFFIX).write_bytes(b"\x7fELF")
         digests[module] = native.digest(source)
+    (package / f"_native__mypyc{SUFFIX}").write_bytes(b"\x7fELF")
     manifest = package / "_native.json"
     manifest.write_text(json.dumps(digests))
     monkeypatch.setattr(native, "PACKAGE_DIR", package)
@@ -56,6 +57,10 @@ def test_a_missing_extension_a_stray_one_or_no_manifest_is_not_a_build(tree: Pat
     runner.unlink()
     assert "eventrules.runtime.runner has no extension module" in native.assess({}).reason
     runner.write_bytes(b"\x7fELF")
+    library = tree / "eventrules" / f"_native__mypyc{SUFFIX}"
+    library.unlink()
+    assert native.assess({}).reason.startswith("eventrules._native__mypyc is missing")
+    library.write_bytes(b"\x7fELF")
     stray = tree / "eventrules" / "cli" / f"main{SUFFIX}"
     stray.parent.mkdir(parents=True)
     stray.write_bytes(b"\x7fELF")
