@@ -7,6 +7,7 @@ exposition only once a label set is used, so every metric is touched once with d
 
 from __future__ import annotations
 
+import dataclasses
 import json
 import re
 from pathlib import Path
@@ -96,9 +97,14 @@ def alert_exprs() -> list[tuple[str, str]]:
     return [(rule["alert"], rule["expr"]) for group in groups for rule in group["rules"]]
 
 
+def collectors(metrics: Metrics) -> list[object]:
+    """The bundle's fields (a compiled class has no ``__dict__`` for ``vars``)."""
+    return [getattr(metrics, field.name) for field in dataclasses.fields(metrics)]
+
+
 def touch_every_metric(metrics: Metrics) -> None:
     """Use each metric once, with a dummy value for every label, so it shows in the exposition."""
-    for collector in vars(metrics).values():
+    for collector in collectors(metrics):
         if not isinstance(collector, Counter | Gauge | Histogram):
             continue
         # prometheus_client has no public accessor for a metric's label names.
@@ -151,7 +157,7 @@ def test_metric_names_are_extracted_from_promql() -> None:
 def test_every_metric_the_worker_defines_is_exported_after_touching() -> None:
     samples = exported()
     families = {name.removesuffix("_total").removesuffix("_bucket") for name in samples}
-    for collector in vars(Metrics.create()).values():
+    for collector in collectors(Metrics.create()):
         if isinstance(collector, Counter | Gauge | Histogram):
             assert collector._name in families, collector._name
     assert "eventrules_executions_total" in samples
