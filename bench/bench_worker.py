@@ -465,7 +465,8 @@ def main() -> None:
     parser.add_argument(
         "--no-pure-baseline",
         action="store_true",
-        help="skip the pure-Python worker's throughput run (EVENTRULES_PURE_PYTHON=1)",
+        help="skip the pure-Python workers' runs (EVENTRULES_PURE_PYTHON=1) of the throughput "
+        "and general parts",
     )
     args = parser.parse_args()
     events_n = args.events or (3_000 if args.quick else 50_000)
@@ -497,7 +498,13 @@ def main() -> None:
         if "memory" in parts:
             memory_part(bench, memory_n)
         if "general" in parts:
-            general_part(bootstrap, bench.log_dir, args.workflows, events_n)
+            general_part(
+                bootstrap,
+                bench.log_dir,
+                args.workflows,
+                events_n,
+                pure_baseline=not args.no_pure_baseline,
+            )
         if "scaleout" in parts:
             scaleout_part(
                 bootstrap,

@@ -91,8 +91,52 @@ def general_workload(workflows: int, events: int, prefix: str) -> GeneralWorkloa
     return GeneralWorkload(definitions, produced, expected)
 
 
-def general_part(bootstrap: str, log_dir: Path, workflows: int, events_n: int) -> float:
-    """Worker against passthrough on the general workload; returns worker/passthrough."""
+@dataclass(frozen=True)
+class WorkerRun:
+    rate: float  # execution records/s
+    total: float
+    ready_after: float
+
+
+def _worker_rate(
+    bootstrap: str,
+    log_dir: Path,
+    prefix: str,
+    workflows: int,
+    workload: GeneralWorkload,
+    *,
+    env: dict[str, str],
+) -> tuple[float, WorkerRun, str]:
+    """A fresh worker over the pre-produced workload: events/s, the run, what it ran
+    (compiled or pure Python); every execution record is checked against the expected ones."""
+    executions = prefix + "executions"
+    starts = high_watermarks(bootstrap, executions)
+    with (
+        running_worker(bootstrap, prefix, log_dir, env) as worker,
+        record_count(bootstrap, [executions]) as count,
+        record_count(bootstrap, [prefix + "dlq"]) as dead,
+    ):
+        body = worker.wait_ready()
+        if body["workflows"] != workflows:
+            raise SystemExit(f"the worker loaded {body['workflows']} of {workflows} workflows")
+        ready_after = time.perf_counter() - worker.started
+        mine = time_until(count, workload.matches, worker.started, alive(worker.process))
+        time.sleep(1.0)
+        dead_letters = dead()
+    tally = Tally.of(read_executions(bootstrap, executions, starts), workload.expected)
+    print(f"  {tally.line(workload.matches)}; {dead_letters} dead letters", flush=True)
+    if tally.missing or tally.unexpected or dead_letters:
+        raise SystemExit("general workload: EXECUTIONS DO NOT MATCH THE EXPECTED MATCHES")
+    events_n = len(workload.events)
+    rate = mine.rate * events_n / workload.matches  # records/s -> events/s
+    return rate, WorkerRun(mine.rate, mine.total, ready_after), str(body.get("native"))
+
+
+def general_part(
+    bootstrap: str, log_dir: Path, workflows: int, events_n: int, *, pure_baseline: bool = True
+) -> float:
+    """Worker against passthrough on the general workload (and, unless ``pure_baseline`` is
+    off, a pure-Python worker on the same workload); returns worker/passthrough."""
     prefix = new_prefix("general")
     create_topics(bootstrap, prefix, PASSTHROUGH_TOPIC)
     workload = general_workload(workflows, events_n, prefix)
@@ -117,30 +161,32 @@ def general_part(bootstrap: str, log_dir: Path, workflows: int, events_n: int) -
         f"(first output after {base.first_after:.2f}s, all after {base.total:.2f}s)",
         flush=True,
     )
-    executions = prefix + "executions"
-    starts = high_watermarks(bootstrap, executions)
-    with (
-        running_worker(bootstrap, prefix, log_dir) as worker,
-        record_count(bootstrap, [executions]) as count,
-        record_count(bootstrap, [prefix + "dlq"]) as dead,
-    ):
-        body = worker.wait_ready()
-        if body["workflows"] != workflows:
-            raise SystemExit(f"the worker loaded {body['workflows']} of {workflows} workflows")
-        ready_after = time.perf_counter() - worker.started
-        mine = time_until(count, workload.matches, worker.started, alive(worker.process))
-        time.sleep(1.0)
-        dead_letters = dead()
-    tally = Tally.of(read_executions(bootstrap, executions, starts), workload.expected)
-    rate = mine.rate * events_n / workload.matches  # records/s -> events/s
+    rate, mine, native = _worker_rate(bootstrap, log_dir, prefix, workflows, workload, env={})
     ratio = rate / base.rate
     print(
         f"  eventrules worker            {rate:>10,.0f} events/s   "
-        f"({mine.rate:,.0f} execution records/s; ready after {ready_after:.2f}s, "
-        f"all after {mine.total:.2f}s)",
+        f"({mine.rate:,.0f} execution records/s; ready after {mine.ready_after:.2f}s, "
+        f"all after {mine.total:.2f}s; {native})",
     )
-    print(f"  worker/passthrough = {ratio:.2f} (target >= 0.4)")
-    print(f"  {tally.line(workload.matches)}; {dead_letters} dead letters", flush=True)
-    if tally.missing or tally.unexpected or dead_letters:
-        raise SystemExit("general workload: EXECUTIONS DO NOT MATCH THE EXPECTED MATCHES")
+    print(f"  worker/passthrough = {ratio:.2f} (target >= 0.4)", flush=True)
+    if pure_baseline:
+        # the same workload on topics of its own, the worker's modules run from source
+        pure_prefix = new_prefix("general-pure")
+        create_topics(bootstrap, pure_prefix)
+        pure_workload = general_workload(workflows, events_n, pure_prefix)
+        publish(bootstrap, pure_prefix + "config", definition_records(pure_workload.definitions))
+        produce_all(bootstrap, pure_workload.events)
+        pure, _, native = _worker_rate(
+            bootstrap,
+            log_dir,
+            pure_prefix,
+            workflows,
+            pure_workload,
+            env={"EVENTRULES_PURE_PYTHON": "1"},
+        )
+        print(
+            f"  pure-Python worker           {pure:>10,.0f} events/s   "
+            f"({pure / base.rate:.2f}x the passthrough; {native})",
+            flush=True,
+        )
     return ratio

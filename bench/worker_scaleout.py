@@ -171,9 +171,11 @@ def run_group(
                 raise SystemExit(f"the group is stuck with a lag of {lag:,}; see {log_dir}")
             time.sleep(0.25)
         held: list[int] = []
-        for _ in range(20):  # the group as it ended (asked again if the broker did not say)
-            _, held = watch.settled(processes)
-            if held:
+        # The group once settled: a short run can end before a late joiner's rebalance is done
+        # (asked again for up to 10 s; what the broker said last otherwise).
+        for _ in range(20):
+            stable, held = watch.settled(processes)
+            if stable:
                 break
             time.sleep(0.5)
         consumed = [worker.consumed() for worker in workers]

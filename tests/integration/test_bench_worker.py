@@ -57,8 +57,9 @@ def test_bench_worker_quick_general_and_scaleout_lose_nothing(
         r"(\d+) unexpected",
         output,
     )
-    # the general run, then one line per process count (1 and 2 in the quick form)
-    assert len(checks) == 3, output
+    # the general run, compiled then pure Python, then one line per process count (1 and 2)
+    assert len(checks) == 4, output
+    assert re.search(r"pure-Python worker .* pure Python: EVENTRULES_PURE_PYTHON is set", output)
     for _records, expected, lost, _duplicates, unexpected in checks:
         assert int(expected.replace(",", "")) > 2_000
         assert (lost, unexpected) == ("0", "0"), output
