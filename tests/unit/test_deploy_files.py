@@ -205,6 +205,11 @@ def test_dockerfile_builds_the_worker_image() -> None:
     runs = " ".join(by_keyword["RUN"])
     assert "python scripts/compile.py && pip wheel --no-deps -w /wheel ." in runs
     assert "pip install --no-deps /wheel/eventrules-*.whl" in runs
+    # mypyc type-checks what it compiles: the build stage installs the `compile` extra (stubs)
+    assert "['optional-dependencies']['compile']" in runs
+    extras = tomllib.loads((REPO_ROOT / "pyproject.toml").read_text())["project"]
+    assert {"mypy>=1.11", "types-PyYAML"} <= set(extras["optional-dependencies"]["compile"])
+    assert "eventrules[compile]" in extras["optional-dependencies"]["test"]
     assert {"hatch_build.py", "scripts/compile.py", "--from=wheel"} <= {
         path for rest in by_keyword["COPY"] for path in rest.split()
     }
