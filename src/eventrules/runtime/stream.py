@@ -855,6 +855,19 @@ class StreamLoop:
         except KafkaException as exc:
             log.warning("committed offsets not readable yet (%s)", exc)
             return False
+        unknown = [tp for tp in committed if tp.error is not None]
+        if unknown:
+            # One partition's offset not known yet (its coordinator loading after a restart, or
+            # offsets of a transaction still pending): taken for "no commit", it would send the
+            # partition back to the reset position and run everything committed before again.
+            first = unknown[0]
+            log.warning(
+                "committed offset of %s[%d] not readable yet (%s)",
+                first.topic,
+                first.partition,
+                first.error,
+            )
+            return False
         start = _OFFSET_BEGINNING if self.auto_offset_reset == "earliest" else _OFFSET_END
         resume = {
             (tp.topic, tp.partition): tp.offset if tp.offset >= 0 else start for tp in committed

@@ -7,6 +7,7 @@ from __future__ import annotations
 import asyncio
 import time
 from collections.abc import Collection
+from dataclasses import dataclass
 from typing import Any, cast
 
 import pytest
@@ -138,7 +139,7 @@ def make_loop(**options: Any) -> tuple[StreamLoop, FakeProducer, FakeConsumer]:
         handle=handle,
         ready=asyncio.Event(),
         make_producer=FakeProducer,
-        make_consumer=FakeConsumer,
+        make_consumer=options.pop("make_consumer", FakeConsumer),
         **options,
     )
     loop.assigned = {("events", 0), ("events", 1)}
@@ -440,6 +441,44 @@ def test_a_fenced_transactional_producer_seen_in_a_poll_is_replaced_not_fatal() 
     other.poll = poll  # type: ignore[method-assign]
     with pytest.raises(KafkaException):  # no transaction to recover: the worker restarts
         at_least_once._poll_producer()
+
+
+def test_after_a_failed_transaction_an_unreadable_committed_offset_is_waited_for() -> None:
+    """A partition whose committed offset comes back with an error (its coordinator loading
+    after a broker restart) is not taken for one never committed: no seek to the reset
+    position, which would run everything committed before it again."""
+
+    @dataclass
+    class Unread:
+        topic: str
+        partition: int
+        offset: int = -1001
+        metadata: str = ""
+        error: KafkaError | None = None
+
+    failing = [True]
+
+    class LoadingConsumer(FakeConsumer):
+        def committed(self, partitions: list[TopicPartition], timeout: float) -> list[Any]:
+            found: list[Any] = super().committed(partitions, timeout)
+            if failing[0]:
+                found[0] = Unread(
+                    found[0].topic,
+                    found[0].partition,
+                    error=KafkaError(KafkaError.COORDINATOR_LOAD_IN_PROGRESS),
+                )
+            return found
+
+    loop, _, _ = make_loop(exactly_once=True, make_consumer=LoadingConsumer)
+    consumer = cast(LoadingConsumer, loop.consumer)
+    loop.assigned = {("events", 0), ("events", 1)}
+    consumer.marks[("events", 0)] = (7, "")
+    consumer.marks[("events", 1)] = (3, "")
+    assert loop._seek_committed() is False
+    assert consumer.seeks == [], "nothing is reset while an offset is unknown"
+    failing[0] = False
+    assert loop._seek_committed() is True
+    assert sorted(consumer.seeks) == [("events", 0, 7), ("events", 1, 3)]
 
 
 def test_a_failed_transaction_with_no_more_input_still_resets_the_position() -> None:
