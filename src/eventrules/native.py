@@ -82,15 +82,6 @@ def digest(path: Path) -> str:
     return hashlib.sha256(path.read_bytes()).hexdigest()
 
 
-def _extension_of(module: str) -> Path | None:
-    source = source_of(module)
-    for suffix in importlib.machinery.EXTENSION_SUFFIXES:
-        candidate = source.with_suffix(suffix)
-        if candidate.exists():
-            return candidate
-    return None
-
-
 def extension_modules() -> dict[str, Path]:
     """Every extension module in the package, by module name (built ones, and strays)."""
     suffixes = sorted(importlib.machinery.EXTENSION_SUFFIXES, key=len, reverse=True)
@@ -125,7 +116,7 @@ def assess(environ: dict[str, str] | None = None) -> NativeStatus:
             False, f"{strays[0]} is compiled but not listed: run scripts/compile.py"
         )
     for module, sha in built.items():
-        if _extension_of(module) is None:
+        if module not in extensions:
             return NativeStatus(False, f"{module} has no extension module: run scripts/compile.py")
         if digest(source_of(module)) != sha:
             return NativeStatus(
