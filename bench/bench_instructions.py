@@ -77,7 +77,7 @@ def measure_here(events_n: int, warm_up: int, workload: str) -> None:
     async def run(batch: list[Record]) -> None:
         for record in batch:
             await runner.handle(record)
-        runner.metrics.apply_counts()
+        runner.metrics.apply_counts_due()
 
     loop = asyncio.new_event_loop()
     loop.run_until_complete(run(records[:warm_up]))

@@ -71,6 +71,8 @@ def _json(body: object, status: int = 200) -> web.Response:
 async def metrics(request: web.Request) -> web.Response:
     worker = request.app[_WORKER]
     worker.refresh_gauges()
+    # the streams apply their counts at most every APPLY_INTERVAL_SECONDS: a scrape sees all
+    worker.metrics.apply_counts()
     response = web.Response(body=generate_latest(worker.metrics.registry))
     response.headers["Content-Type"] = (
         f"{_METRICS_CONTENT_TYPE}; version={_METRICS_VERSION}; charset=utf-8"

@@ -13,10 +13,12 @@ __all__ = ["Answer", "Plan", "PlannedWorkflow", "RenderedAction", "WorkflowTrace
 # RenderedAction, PlannedWorkflow and Plan are built for every matched event and never changed
 # after: treat them as values. They are not frozen because a frozen dataclass sets each field
 # through object.__setattr__, which made building them three times as costly (1.8 against
-# 0.5 us for six fields), several microseconds of every run.
+# 0.5 us for six fields), several microseconds of every run. Their __init__ is written out
+# (init=False): the one the dataclass decorator generates is Python that mypyc cannot compile,
+# an interpreted call per object (eventrules.native compiles this module).
 
 
-@dataclass(slots=True)  # not frozen: see the note above
+@dataclass(slots=True, init=False)  # not frozen, __init__ written out: see the note above
 class RenderedAction:
     """One action with its templates filled in, or ``error`` when rendering it failed.
 
@@ -27,9 +29,25 @@ class RenderedAction:
     index: int
     type: str
     params: dict[str, Any]
-    missing: tuple[str, ...] = ()
-    error: str | None = None
-    delay: float | None = None
+    missing: tuple[str, ...]
+    error: str | None
+    delay: float | None
+
+    def __init__(  # noqa: PLR0917 - the dataclass's signature, which callers use positionally
+        self,
+        index: int,
+        type: str,
+        params: dict[str, Any],
+        missing: tuple[str, ...] = (),
+        error: str | None = None,
+        delay: float | None = None,
+    ) -> None:
+        self.index = index
+        self.type = type
+        self.params = params
+        self.missing = missing
+        self.error = error
+        self.delay = delay
 
     @property
     def ok(self) -> bool:
@@ -61,7 +79,7 @@ class RenderedAction:
         )
 
 
-@dataclass(slots=True)  # not frozen: see the note above
+@dataclass(slots=True, init=False)  # not frozen, __init__ written out: see the note above
 class PlannedWorkflow:
     """A matched workflow, its actions rendered; ``gates`` (throttle, dedupe) and ``absence``
     say that state decides whether, or when, it runs."""
@@ -71,10 +89,30 @@ class PlannedWorkflow:
     version: int
     priority: int
     actions: tuple[RenderedAction, ...]
-    gates: tuple[Gate, ...] = ()
-    absence: AbsenceWatch | None = None
+    gates: tuple[Gate, ...]
+    absence: AbsenceWatch | None
     # the values its conditions read from the event (an execution record's ``event_ref``)
-    reads: dict[str, Any] | None = None
+    reads: dict[str, Any] | None
+
+    def __init__(  # noqa: PLR0917 - the dataclass's signature, which callers use positionally
+        self,
+        workflow_id: str,
+        name: str,
+        version: int,
+        priority: int,
+        actions: tuple[RenderedAction, ...],
+        gates: tuple[Gate, ...] = (),
+        absence: AbsenceWatch | None = None,
+        reads: dict[str, Any] | None = None,
+    ) -> None:
+        self.workflow_id = workflow_id
+        self.name = name
+        self.version = version
+        self.priority = priority
+        self.actions = actions
+        self.gates = gates
+        self.absence = absence
+        self.reads = reads
 
     @property
     def stateful(self) -> bool:
@@ -119,14 +157,26 @@ class Answer:
     watch: AbsenceWatch
 
 
-@dataclass(slots=True)  # not frozen: see the note above
+@dataclass(slots=True, init=False)  # not frozen, __init__ written out: see the note above
 class Plan:
     """The matching enabled workflows, highest priority first (ties by id), actions rendered."""
 
     event_id: str
     event_type: str
     workflows: tuple[PlannedWorkflow, ...]
-    answers: tuple[Answer, ...] = ()
+    answers: tuple[Answer, ...]
+
+    def __init__(
+        self,
+        event_id: str,
+        event_type: str,
+        workflows: tuple[PlannedWorkflow, ...],
+        answers: tuple[Answer, ...] = (),
+    ) -> None:
+        self.event_id = event_id
+        self.event_type = event_type
+        self.workflows = workflows
+        self.answers = answers
 
     def workflow_ids(self) -> list[str]:
         return [planned.workflow_id for planned in self.workflows]

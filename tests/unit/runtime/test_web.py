@@ -81,3 +81,19 @@ def test_not_ready_and_unexpected_failures_are_json(caplog: pytest.LogCaptureFix
     assert status == 500
     assert body == {"error": "internal error; see the worker's log"}
     assert "GET /workflows/stats failed" in caplog.text
+
+
+def test_a_scrape_sees_the_counts_the_streams_have_not_applied_yet() -> None:
+    view = View()
+    # what a stream gathered since its last apply (apply_counts_due waits out an interval)
+    view.metrics.ran("wf-1", "success", 0.002)
+
+    async def scrape() -> str:
+        async with TestClient(TestServer(make_web_app(view))) as client:
+            response = await client.get("/metrics")
+            assert response.status == 200
+            return await response.text()
+
+    body = asyncio.run(scrape())
+    assert 'eventrules_executions_total{status="success",workflow="wf-1"} 1.0' in body
+    assert 'eventrules_workflow_matches_total{workflow="wf-1"} 1.0' in body
