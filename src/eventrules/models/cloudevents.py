@@ -67,11 +67,12 @@ def _parse_time(raw: Any, timestamp_ms: int | None) -> datetime:
         raise PoisonEventError("invalid_attribute", f"time {raw!r} is not RFC 3339") from None
     if parsed.tzinfo is None:
         raise PoisonEventError("invalid_attribute", f"time {raw!r} has no timezone offset")
-    try:
-        # the first and last hours of the calendar cannot be moved to UTC (or any zone)
-        parsed.astimezone(UTC)
-    except OverflowError:
-        raise PoisonEventError("invalid_attribute", f"time {raw!r} is out of range") from None
+    if parsed.year in (1, 9999):
+        try:
+            # the first and last hours of the calendar cannot be moved to UTC (or any zone)
+            parsed.astimezone(UTC)
+        except OverflowError:
+            raise PoisonEventError("invalid_attribute", f"time {raw!r} is out of range") from None
     return parsed
 
 
