@@ -54,7 +54,7 @@ from typing import Any, Protocol, cast
 from confluent_kafka import Consumer, KafkaError, KafkaException, Message, Producer, TopicPartition
 
 from eventrules.kafka.clients import consumer_config, producer_config
-from eventrules.kafka.records import Record
+from eventrules.kafka.records import Record, record_of
 from eventrules.kafka.sender import DeliveryFailure, DeliveryReports, KafkaSender
 from eventrules.runtime.crash_guard import MARK_CLEAN, Careful, assess, run_mark, try_mark
 from eventrules.runtime.deadletters import DeadLetterWriter
@@ -108,26 +108,6 @@ def _bounds(messages: list[Message]) -> tuple[dict[Partition, int], dict[Partiti
         if offset + 1 > after.get(key, -1):
             after[key] = offset + 1
     return first, after
-
-
-def _record(message: Message) -> Record:
-    kind, timestamp = message.timestamp()
-    # tuple.__new__: the NamedTuple's own __new__ is a Python frame per record
-    return _new_record(
-        Record,
-        (
-            message.topic() or "",
-            message.partition() or 0,
-            message.offset() or 0,
-            message.key(),
-            message.value(),
-            message.headers() or [],
-            timestamp if kind and timestamp > 0 else None,
-        ),
-    )
-
-
-_new_record = tuple.__new__
 
 
 def _settle_future(future: asyncio.Future[bool], outcome: Any) -> None:
@@ -622,7 +602,7 @@ class StreamLoop:
             self.on_batch_end()
 
     async def _handle_one(self, message: Message) -> None:
-        record = _record(message)
+        record = record_of(message)
         source = (record.topic, record.partition, record.offset)
         self.sender.attribute_to(source)
         condemned = self.condemned.get(source)
@@ -695,7 +675,7 @@ class StreamLoop:
             if key in held:
                 continue
             try:
-                when = due_at(_record(message))
+                when = due_at(record_of(message))
             except Exception:  # an unreadable due time is due: handling dead-letters it
                 when = None
             if when is None or when <= now:
