@@ -68,6 +68,7 @@ from worker_harness import (
     publish,
     reap_stopped,
     record_count,
+    rounds_summary,
     rss_kib,
     running_passthrough,
     running_worker,
@@ -191,8 +192,11 @@ def passthrough_throughput(bench: Bench, events_n: int) -> Throughput:
         return time_until(count, events_n, time.perf_counter(), alive(pt))
 
 
-def worker_throughput_and_latency(bench: Bench, events_n: int, base: Throughput) -> list[float]:
-    """Throughput of a fresh worker on the pre-produced events, then its paced latency."""
+def worker_throughput_and_latency(
+    bench: Bench, events_n: int, base: Throughput
+) -> tuple[list[float], float]:
+    """Throughput of a fresh worker on the pre-produced events, then its paced latency:
+    (latencies, events/s)."""
     with (
         running_worker(bench.bootstrap, bench.prefix, bench.log_dir) as worker,
         record_count(bench.bootstrap, [bench.executions]) as count,
@@ -241,7 +245,7 @@ def worker_throughput_and_latency(bench: Bench, events_n: int, base: Throughput)
             f"  (the worker's RSS after both runs: {mib(rss['VmRSS'])}; "
             f"{count() - records:,} executions in this run)"
         )
-    return latencies
+    return latencies, mine.rate
 
 
 def pure_python_throughput(bench: Bench, events_n: int, base: Throughput) -> None:
@@ -385,7 +389,44 @@ def parse_counts(text: str) -> list[int]:
     return counts
 
 
-def bucket_part(bench: Bench, events_n: int, *, pure_baseline: bool = True) -> None:
+def bucket_round(bench: Bench, events_n: int) -> tuple[float, float]:
+    """Another passthrough-then-worker throughput round of the one-match workload, on topics
+    of its own: (passthrough, worker) events/s."""
+    prefix = new_prefix("round")
+    create_topics(bench.bootstrap, prefix, PASSTHROUGH_TOPIC)
+    publish(
+        bench.bootstrap,
+        prefix + "config",
+        definition_records(make_workflows(bench.workflows, bench.triggers)),
+    )
+    produce_all(
+        bench.bootstrap, make_events(events_n, bench.workflows, bench.triggers, prefix, bench.rng)
+    )
+    topics = [prefix + topic for topic in EVENT_TOPICS]
+    scratch = prefix + PASSTHROUGH_TOPIC
+    group = f"bench-passthrough-{uuid.uuid4().hex[:8]}"
+    with (
+        running_passthrough(bench.bootstrap, group, scratch, topics) as pt,
+        record_count(bench.bootstrap, [scratch]) as count,
+    ):
+        base = time_until(count, events_n, time.perf_counter(), alive(pt))
+    with (
+        running_worker(bench.bootstrap, prefix, bench.log_dir) as worker,
+        record_count(bench.bootstrap, [prefix + "executions"]) as count,
+    ):
+        worker.wait_ready()
+        mine = time_until(count, events_n, worker.started, alive(worker.process))
+    print(
+        f"  round: raw passthrough {base.rate:,.0f} events/s, eventrules worker "
+        f"{mine.rate:,.0f} events/s ({mine.rate / base.rate:.2f}x)",
+        flush=True,
+    )
+    return base.rate, mine.rate
+
+
+def bucket_part(
+    bench: Bench, events_n: int, *, pure_baseline: bool = True, rounds: int = 1
+) -> None:
     """Throughput and latency on the one-match-per-event workload (one worker)."""
     create_topics(bench.bootstrap, bench.prefix, PASSTHROUGH_TOPIC)
     publish(
@@ -406,12 +447,15 @@ def bucket_part(bench: Bench, events_n: int, *, pure_baseline: bool = True) -> N
         f"(first output after {base.first_after:.2f}s, all after {base.total:.2f}s)",
         flush=True,
     )
-    latencies = worker_throughput_and_latency(bench, events_n, base)
+    latencies, first = worker_throughput_and_latency(bench, events_n, base)
     passthrough_latency(bench)
     if pure_baseline:
         pure_python_throughput(bench, events_n, base)
     p99 = percentile(sorted(latencies), 0.99) * 1000
     print(f"  worker p99 {p99:.1f} ms (target < 50 ms)", flush=True)
+    pairs = [(base.rate, first)]
+    pairs += [bucket_round(bench, events_n) for _ in range(rounds - 1)]
+    print(rounds_summary("one match per event", pairs, 0.5), flush=True)
 
 
 def memory_part(bench: Bench, memory_n: int) -> None:
@@ -449,6 +493,12 @@ def main() -> None:
         "--partitions", type=int, default=12, help="partitions per event topic, scale-out (12)"
     )
     parser.add_argument(
+        "--throughput-rounds",
+        type=int,
+        help="passthrough-then-worker rounds of the throughput and general parts, the median "
+        "ratio printed (3; --quick: 1)",
+    )
+    parser.add_argument(
         "--guarantee",
         choices=["at_least_once", "exactly_once"],
         default="at_least_once",
@@ -472,6 +522,7 @@ def main() -> None:
     events_n = args.events or (3_000 if args.quick else 50_000)
     memory_n = args.memory_workflows or (1_000 if args.quick else 10_000)
     counts = args.processes or ([1, 2] if args.quick else [1, 2, 4])
+    throughput_rounds = args.throughput_rounds or (1 if args.quick else 3)
     parts = set(args.only)
     began = time.perf_counter()
     print(cores_line(), flush=True)
@@ -494,7 +545,9 @@ def main() -> None:
         if warmup_seconds > 0:
             warm_up(bench, events_n, warmup_seconds)
         if "throughput" in parts:
-            bucket_part(bench, events_n, pure_baseline=not args.no_pure_baseline)
+            bucket_part(
+                bench, events_n, pure_baseline=not args.no_pure_baseline, rounds=throughput_rounds
+            )
         if "memory" in parts:
             memory_part(bench, memory_n)
         if "general" in parts:
@@ -504,6 +557,7 @@ def main() -> None:
                 args.workflows,
                 events_n,
                 pure_baseline=not args.no_pure_baseline,
+                rounds=throughput_rounds,
             )
         if "scaleout" in parts:
             scaleout_part(
