@@ -63,6 +63,7 @@ from worker_harness import (
     mib,
     new_prefix,
     paced_latency,
+    passthrough_rate,
     percentile,
     produce_all,
     publish,
@@ -402,14 +403,7 @@ def bucket_round(bench: Bench, events_n: int) -> tuple[float, float]:
     produce_all(
         bench.bootstrap, make_events(events_n, bench.workflows, bench.triggers, prefix, bench.rng)
     )
-    topics = [prefix + topic for topic in EVENT_TOPICS]
-    scratch = prefix + PASSTHROUGH_TOPIC
-    group = f"bench-passthrough-{uuid.uuid4().hex[:8]}"
-    with (
-        running_passthrough(bench.bootstrap, group, scratch, topics) as pt,
-        record_count(bench.bootstrap, [scratch]) as count,
-    ):
-        base = time_until(count, events_n, time.perf_counter(), alive(pt))
+    base = passthrough_rate(bench.bootstrap, prefix, events_n)
     with (
         running_worker(bench.bootstrap, prefix, bench.log_dir) as worker,
         record_count(bench.bootstrap, [prefix + "executions"]) as count,

@@ -32,12 +32,12 @@ from worker_harness import (
     high_watermarks,
     load_triggers,
     new_prefix,
+    passthrough_rate,
     produce_all,
     publish,
     read_executions,
     record_count,
     rounds_summary,
-    running_passthrough,
     running_worker,
     time_until,
 )
@@ -157,14 +157,7 @@ def general_part(
         f"{workload.matches:,} matches expected ({workload.matches / events_n:.2f} per event)",
         flush=True,
     )
-    topics = [prefix + topic for topic in EVENT_TOPICS]
-    group = f"bench-passthrough-{uuid.uuid4().hex[:8]}"
-    scratch = prefix + PASSTHROUGH_TOPIC
-    with (
-        running_passthrough(bootstrap, group, scratch, topics) as pt,
-        record_count(bootstrap, [scratch]) as count,
-    ):
-        base = time_until(count, events_n, time.perf_counter(), alive(pt))
+    base = passthrough_rate(bootstrap, prefix, events_n)
     print(
         f"  raw passthrough              {base.rate:>10,.0f} events/s   "
         f"(first output after {base.first_after:.2f}s, all after {base.total:.2f}s)",
@@ -214,14 +207,7 @@ def _general_round(
     workload = general_workload(workflows, events_n, prefix)
     publish(bootstrap, prefix + "config", definition_records(workload.definitions))
     produce_all(bootstrap, workload.events)
-    topics = [prefix + topic for topic in EVENT_TOPICS]
-    group = f"bench-passthrough-{uuid.uuid4().hex[:8]}"
-    scratch = prefix + PASSTHROUGH_TOPIC
-    with (
-        running_passthrough(bootstrap, group, scratch, topics) as pt,
-        record_count(bootstrap, [scratch]) as count,
-    ):
-        base = time_until(count, events_n, time.perf_counter(), alive(pt))
+    base = passthrough_rate(bootstrap, prefix, events_n)
     rate, _, _ = _worker_rate(bootstrap, log_dir, prefix, workflows, workload, env={})
     print(
         f"  round: raw passthrough {base.rate:,.0f} events/s, eventrules worker "

@@ -79,31 +79,18 @@ class Event:
         """An event from a mapping (or an event), checked and coerced as pydantic does."""
         if isinstance(raw, Event):
             return raw
-        fields = EventFields.model_validate(raw)
-        return cls(
-            id=fields.id,
-            type=fields.type,
-            time=fields.time,
-            source=fields.source,
-            subject=fields.subject,
-            data=fields.data,
-        )
+        return cls(**dict(EventFields.model_validate(raw)))
 
     def model_dump(self, *, mode: str = "python") -> dict[str, Any]:
         """The fields as a dict; ``mode="json"`` writes them as pydantic does for JSON."""
-        fields = EventFields.model_construct(
-            id=self.id,
-            type=self.type,
-            source=self.source,
-            time=self.time,
-            subject=self.subject,
-            data=self.data,
-        )
-        return fields.model_dump(mode=mode)
+        return EventFields.model_construct(**self._values()).model_dump(mode=mode)
 
     def model_copy(self, *, update: dict[str, Any] | None = None) -> Event:
         """Another event with ``update``'s fields replaced (checked as any event is)."""
-        values: dict[str, Any] = {
+        return Event(**{**self._values(), **(update or {})})
+
+    def _values(self) -> dict[str, Any]:
+        return {
             "id": self.id,
             "type": self.type,
             "source": self.source,
@@ -111,8 +98,6 @@ class Event:
             "subject": self.subject,
             "data": self.data,
         }
-        values.update(update or {})
-        return Event(**values)
 
     @property
     def model_fields_set(self) -> set[str]:
