@@ -175,6 +175,16 @@ class Bench:
     def scratch(self) -> str:
         return self.prefix + PASSTHROUGH_TOPIC
 
+    def prepare(self, prefix: str, *extra_topics: str) -> None:
+        """The deployment's topics under ``prefix`` (plus ``extra_topics``), with the bench's
+        workflows on its config topic."""
+        create_topics(self.bootstrap, prefix, *extra_topics)
+        publish(
+            self.bootstrap,
+            prefix + "config",
+            definition_records(make_workflows(self.workflows, self.triggers)),
+        )
+
     def events(self, count: int) -> list[BenchEvent]:
         return make_events(count, self.workflows, self.triggers, self.prefix, self.rng)
 
@@ -253,12 +263,7 @@ def pure_python_throughput(bench: Bench, events_n: int, base: Throughput) -> Non
     """The same run with the worker's pure-Python modules (EVENTRULES_PURE_PYTHON=1): what the
     compiled event path (scripts/compile.py) gives, in this run. Its own topics, same workload."""
     prefix = new_prefix("pure")
-    create_topics(bench.bootstrap, prefix)
-    publish(
-        bench.bootstrap,
-        prefix + "config",
-        definition_records(make_workflows(bench.workflows, bench.triggers)),
-    )
+    bench.prepare(prefix)
     produce_all(
         bench.bootstrap,
         make_events(events_n, bench.workflows, bench.triggers, prefix, random.Random(SEED)),
@@ -331,12 +336,7 @@ def warm_up(bench: Bench, events_n: int, seconds: float) -> None:
     """
     began = time.perf_counter()
     prefix = new_prefix("warmup")
-    create_topics(bench.bootstrap, prefix, PASSTHROUGH_TOPIC)
-    publish(
-        bench.bootstrap,
-        prefix + "config",
-        definition_records(make_workflows(bench.workflows, bench.triggers)),
-    )
+    bench.prepare(prefix, PASSTHROUGH_TOPIC)
     rng = random.Random(SEED + 1)  # the measured workload stays the same with or without this
 
     def events(count: int) -> list[BenchEvent]:
@@ -394,12 +394,7 @@ def bucket_round(bench: Bench, events_n: int) -> tuple[float, float]:
     """Another passthrough-then-worker throughput round of the one-match workload, on topics
     of its own: (passthrough, worker) events/s."""
     prefix = new_prefix("round")
-    create_topics(bench.bootstrap, prefix, PASSTHROUGH_TOPIC)
-    publish(
-        bench.bootstrap,
-        prefix + "config",
-        definition_records(make_workflows(bench.workflows, bench.triggers)),
-    )
+    bench.prepare(prefix, PASSTHROUGH_TOPIC)
     produce_all(
         bench.bootstrap, make_events(events_n, bench.workflows, bench.triggers, prefix, bench.rng)
     )
@@ -422,12 +417,7 @@ def bucket_part(
     bench: Bench, events_n: int, *, pure_baseline: bool = True, rounds: int = 1
 ) -> None:
     """Throughput and latency on the one-match-per-event workload (one worker)."""
-    create_topics(bench.bootstrap, bench.prefix, PASSTHROUGH_TOPIC)
-    publish(
-        bench.bootstrap,
-        bench.prefix + "config",
-        definition_records(make_workflows(bench.workflows, bench.triggers)),
-    )
+    bench.prepare(bench.prefix, PASSTHROUGH_TOPIC)
     produce_all(bench.bootstrap, bench.events(events_n))
     print(
         f"throughput: {events_n:,} events pre-produced on {len(EVENT_TOPICS)} topics x 3 "

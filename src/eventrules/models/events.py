@@ -117,14 +117,7 @@ class Event:
     def __eq__(self, other: object) -> bool:
         if not isinstance(other, Event):
             return NotImplemented
-        return (
-            self.id == other.id
-            and self.type == other.type
-            and self.source == other.source
-            and self.time == other.time
-            and self.subject == other.subject
-            and self.data == other.data
-        )
+        return self._values() == other._values()
 
     __hash__ = None  # type: ignore[assignment]  # equal by value, and data is a dict
 
