@@ -909,6 +909,7 @@ class StreamLoop:
     ) -> bool:
         """Commit the batch's transaction; False when it must be processed again."""
         producer = attempt.producer
+        doing = "sending the offsets of"
         try:
             if reports.failures:
                 # a dead letter that could not be queued: nothing of this batch may count
@@ -918,6 +919,7 @@ class StreamLoop:
             if attempt.abandoned:  # the stream went on without this call: it must not commit
                 producer.abort_transaction(self.transaction_timeout)
                 return False
+            doing = "committing"
             producer.commit_transaction(self.transaction_timeout)
             return True
         except KafkaException as exc:
@@ -926,24 +928,31 @@ class StreamLoop:
             with contextlib.suppress(KafkaException):  # a fatal error is seen in its own time
                 producer.poll(0)  # run the delivery callbacks that say which outputs failed
             self._condemn_refused(reports.failures)
-            self._transaction_failed(exc, "committing")
+            self._transaction_failed(exc, doing)
             return False
 
     def _transaction_failed(self, exc: KafkaException, doing: str) -> None:
         error = exc.args[0]
         log.error("%s a transaction failed (%s); the batch will be retried", doing, error)
         self._resync = True
-        self._producer_state = self._next_step(error)
+        self._producer_state = self._next_step(error, committing=doing == "committing")
 
     @staticmethod
-    def _next_step(error: KafkaError) -> str:
+    def _next_step(error: KafkaError, *, committing: bool) -> str:
         """What a failed transactional call leaves to do: ``replace`` a fenced or fatally
-        failed producer, ``finish`` a commit left running (a timeout: librdkafka wants
-        commit_transaction called again), else ``abort``."""
+        failed producer, ``finish`` a commit left running (a timeout of commit_transaction:
+        librdkafka wants it called again), else ``abort``.
+
+        Only a failed commit may be finished. A retriable failure of send_offsets_to_transaction
+        (the broker gone: "Failed to add offsets to transaction") leaves the transaction open
+        without the batch's offsets; committing it would publish the outputs and leave the
+        offsets behind, so the batch would run again and its outputs be written twice.
+        """
         if error.fatal() or error.code() in (KafkaError._FENCED, KafkaError.PRODUCER_FENCED):
             return "replace"
-        if error.code() == KafkaError._CONFLICT or (
-            error.retriable() and not error.txn_requires_abort()
+        if committing and (
+            error.code() == KafkaError._CONFLICT
+            or (error.retriable() and not error.txn_requires_abort())
         ):
             return "finish"
         return "abort"
@@ -971,7 +980,10 @@ class StreamLoop:
                 # nothing to finish or abort in that state: a new producer starts afresh
                 self._producer_state = "replace"
             else:
-                self._producer_state = self._next_step(error)
+                # an abort that failed is tried again, never turned into a commit
+                self._producer_state = self._next_step(
+                    error, committing=self._producer_state == "finish"
+                )
             time.sleep(0.5)
             return False
         self._producer_state = "ok"

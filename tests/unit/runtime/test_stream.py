@@ -329,13 +329,91 @@ def test_a_worker_that_gets_back_partitions_it_lost_alive_is_not_careful() -> No
 
 
 def test_a_failed_transaction_is_finished_aborted_or_its_producer_replaced() -> None:
-    step = StreamLoop._next_step
+    def step(error: KafkaError, committing: bool = True) -> str:
+        return StreamLoop._next_step(error, committing=committing)
+
     assert step(KafkaError(KafkaError._FENCED, fatal=True)) == "replace"
     assert step(KafkaError(KafkaError.PRODUCER_FENCED)) == "replace"
     assert step(KafkaError(KafkaError._TIMED_OUT, retriable=True)) == "finish"
     assert step(KafkaError(KafkaError._CONFLICT)) == "finish"
     assert step(KafkaError(KafkaError._FAIL, txn_requires_abort=True)) == "abort"
     assert step(KafkaError(KafkaError.INVALID_TXN_STATE)) == "abort"
+    # only a commit is finished: anything else that failed retriably is aborted
+    assert step(KafkaError(KafkaError._TRANSPORT, retriable=True), committing=False) == "abort"
+    assert step(KafkaError(KafkaError._CONFLICT), committing=False) == "abort"
+    assert step(KafkaError(KafkaError._FENCED, fatal=True), committing=False) == "replace"
+
+
+class TransactionalFakeProducer(FakeProducer):
+    """Says which transactional calls were made; the broker goes away for ``send_offsets``."""
+
+    def __init__(self, config: dict[str, Any]) -> None:
+        super().__init__(config)
+        self.calls: list[str] = []
+        self.offsets_fail: KafkaError | None = None
+        self.abort_fails = 0
+
+    def init_transactions(self, timeout: float) -> None:
+        self.calls.append("init")
+
+    def begin_transaction(self) -> None:
+        self.calls.append("begin")
+
+    def send_offsets_to_transaction(self, offsets: Any, metadata: Any, timeout: float) -> None:
+        self.calls.append("send_offsets")
+        if self.offsets_fail is not None:
+            raise KafkaException(self.offsets_fail)
+
+    def commit_transaction(self, timeout: float) -> None:
+        self.calls.append("commit")
+
+    def abort_transaction(self, timeout: float) -> None:
+        self.calls.append("abort")
+        if self.abort_fails:
+            self.abort_fails -= 1
+            raise KafkaException(KafkaError(KafkaError._TIMED_OUT, retriable=True))
+
+
+def test_a_transaction_whose_offsets_were_not_added_is_aborted_never_committed() -> None:
+    """librdkafka answers send_offsets_to_transaction with a retriable error when the broker
+    is away past its timeout ("Failed to add offsets to transaction ... transport failure").
+    The transaction is still open and holds the batch's outputs but not its offsets:
+    committing it would publish the outputs while the committed offsets stay behind, and the
+    batch would run again (its execution records written twice under exactly-once)."""
+
+    class Group(FakeConsumer):
+        def consumer_group_metadata(self) -> object:
+            return object()
+
+    made: list[TransactionalFakeProducer] = []
+
+    def make_producer(config: dict[str, Any]) -> TransactionalFakeProducer:
+        made.append(TransactionalFakeProducer(config))
+        return made[-1]
+
+    loop = StreamLoop(
+        {"bootstrap.servers": "127.0.0.1:9"},
+        "group",
+        ["events"],
+        handle=lambda record: loop.sender.send("out", record.key, record.value),
+        ready=asyncio.Event(),
+        make_producer=make_producer,
+        make_consumer=Group,
+        exactly_once=True,
+    )
+    loop.assigned = {("events", 0)}
+    first = made[0]
+    first.offsets_fail = KafkaError(KafkaError._TRANSPORT, retriable=True)
+    first.abort_fails = 1  # the broker is still away for the first abort
+    asyncio.run(loop._process_transaction(batch((0, 5), (0, 6))))
+    assert first.calls == ["begin", "send_offsets"]
+    assert (loop._producer_state, loop._resync) == ("abort", True)
+    assert loop._producer_ready() is False, "the abort failed: it is tried again"
+    assert loop._producer_state == "abort"
+    assert loop._producer_ready() is True
+    assert first.calls == ["begin", "send_offsets", "abort", "abort"], "never committed"
+    assert [p.calls for p in made[1:]] == [["init"]], "then a fresh producer"
+    assert loop.last_offsets == {}, "the batch is not counted as done"
 
 
 class Listener:
