@@ -4,17 +4,20 @@ from __future__ import annotations
 
 from typing import Any
 
-from eventrules.runtime.stats import fold_stats
+import orjson
+import pytest
+
+from eventrules.runtime.stats import ExecutionSummary, StatsKeeper, decode_summary, fold_stats
 
 
-def execution(status: str, duration_ms: float, at: str) -> dict[str, Any]:
-    return {
-        "workflow_id": "wf",
-        "workflow_name": "A workflow",
-        "status": status,
-        "duration_ms": duration_ms,
-        "executed_at": at,
-    }
+def execution(status: str, duration_ms: float, at: str) -> ExecutionSummary:
+    return ExecutionSummary(
+        workflow_id="wf",
+        workflow_name="A workflow",
+        status=status,
+        duration_ms=duration_ms,
+        executed_at=at,
+    )
 
 
 def test_a_batch_folds_counts_last_run_and_average() -> None:
@@ -65,3 +68,86 @@ def test_an_offset_already_folded_is_not_counted_twice() -> None:
     moved = fold_stats(snapshot, [execution("success", 1.0, "t")], partition=0, offset=3)
     assert moved is not None
     assert moved["run_count"] == 2
+
+
+def test_a_record_decodes_to_the_fields_folded_and_the_rest_is_skipped() -> None:
+    record = {
+        "execution_id": "e-1",
+        "workflow_id": "wf",
+        "workflow_name": "A workflow",
+        "status": "success",
+        "actions": [{"index": 0, "status": "success", "params": {"deep": [[[1]]]}}],
+        "logs": ["one", "two"],
+        "executed_at": "2026-01-01T10:00:00Z",
+        "duration_ms": 3,
+        "event_ref": {"topic": "events.orders", "partition": 0, "offset": 9, "fields": {}},
+    }
+    assert decode_summary(orjson.dumps(record)) == ExecutionSummary(
+        workflow_id="wf",
+        workflow_name="A workflow",
+        status="success",
+        executed_at="2026-01-01T10:00:00Z",
+        duration_ms=3.0,
+    )
+
+
+class FakeMessage:
+    def __init__(self, key: bytes, value: bytes | None, offset: int) -> None:
+        self._key, self._value, self._offset = key, value, offset
+
+    def key(self) -> bytes:
+        return self._key
+
+    def value(self) -> bytes | None:
+        return self._value
+
+    def partition(self) -> int:
+        return 0
+
+    def offset(self) -> int:
+        return self._offset
+
+
+class DroppingProducer:
+    def __init__(self) -> None:
+        self.produced: list[tuple[str, bytes, bytes]] = []
+
+    def produce(self, topic: str, key: bytes, value: bytes) -> None:
+        self.produced.append((topic, key, value))
+
+    def flush(self, timeout: float) -> int:
+        return 1  # nothing is committed: the consumer is never reached
+
+
+HOSTILE = [
+    b"not json",
+    b"[1, 2, 3]",
+    b'{"workflow_id": "wf", "duration_ms": "abc"}',
+    b'{"workflow_id": "wf", "duration_ms": -5}',
+    b'{"workflow_id": "wf", "duration_ms": 1e400}',
+    b'{"workflow_id": "wf", "status": {"nested": true}}',
+    b'{"workflow_id": "wf", "x": ' + b"[" * 100_000 + b"]" * 100_000 + b"}",
+    b"",
+    None,
+]
+
+
+@pytest.mark.parametrize("value", HOSTILE, ids=range(len(HOSTILE)))
+def test_a_record_that_is_not_an_execution_record_is_skipped_and_counted(
+    value: bytes | None,
+) -> None:
+    """Before, a duration that was not a number raised out of the fold: the keeper died and,
+    restarted, died again on the same record."""
+    keeper = StatsKeeper.__new__(StatsKeeper)  # no clients: only the fold is exercised
+    keeper.stats, keeper.skipped, keeper.stats_topic = {}, 0, "stats"
+    keeper.executions_topic = "executions"
+    keeper.on_change = lambda workflow_id, stats: None
+    producer = DroppingProducer()
+    keeper.producer = producer  # type: ignore[assignment]
+    good = orjson.dumps({"workflow_id": "wf", "status": "success", "duration_ms": 2.5})
+    batch: Any = [FakeMessage(b"wf", value, 1), FakeMessage(b"wf", good, 2)]
+    keeper._fold(batch)
+    assert keeper.skipped == 1
+    assert keeper.stats["wf"]["run_count"] == 1
+    assert keeper.stats["wf"]["average_duration_ms"] == 2.5
+    assert [key for _, key, _ in producer.produced] == [b"wf"]
