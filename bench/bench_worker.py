@@ -55,6 +55,8 @@ from worker_harness import (
     Throughput,
     alive,
     cores_line,
+    cpu_line,
+    cpu_summary,
     create_topics,
     definition_records,
     kafka,
@@ -200,14 +202,14 @@ def passthrough_throughput(bench: Bench, events_n: int) -> Throughput:
         running_passthrough(bench.bootstrap, bench.group, bench.scratch, bench.event_topics) as pt,
         record_count(bench.bootstrap, [bench.scratch]) as count,
     ):
-        return time_until(count, events_n, time.perf_counter(), alive(pt))
+        return time_until(count, events_n, time.perf_counter(), alive(pt), pt.pid)
 
 
 def worker_throughput_and_latency(
     bench: Bench, events_n: int, base: Throughput
-) -> tuple[list[float], float]:
+) -> tuple[list[float], Throughput]:
     """Throughput of a fresh worker on the pre-produced events, then its paced latency:
-    (latencies, events/s)."""
+    (latencies, the worker's throughput)."""
     with (
         running_worker(bench.bootstrap, bench.prefix, bench.log_dir) as worker,
         record_count(bench.bootstrap, [bench.executions]) as count,
@@ -217,7 +219,10 @@ def worker_throughput_and_latency(
         if body["workflows"] != bench.workflows:
             raise SystemExit(f"the worker loaded {body['workflows']} workflows")
         ready_after = time.perf_counter() - worker.started
-        mine = time_until(count, events_n, worker.started, alive(worker.process))
+        assert worker.process is not None  # noqa: S101 - running_worker started it
+        mine = time_until(
+            count, events_n, worker.started, alive(worker.process), worker.process.pid
+        )
         time.sleep(1.0)
         records = count()
         print(
@@ -230,6 +235,7 @@ def worker_throughput_and_latency(
             f"{records:,} execution records, {dead()} dead letters",
             flush=True,
         )
+        print(f"  {cpu_line(base, mine)}", flush=True)
 
         warmup, events = bench.paced_events()
         print(
@@ -256,7 +262,7 @@ def worker_throughput_and_latency(
             f"  (the worker's RSS after both runs: {mib(rss['VmRSS'])}; "
             f"{count() - records:,} executions in this run)"
         )
-    return latencies, mine.rate
+    return latencies, mine
 
 
 def pure_python_throughput(bench: Bench, events_n: int, base: Throughput) -> None:
@@ -390,9 +396,9 @@ def parse_counts(text: str) -> list[int]:
     return counts
 
 
-def bucket_round(bench: Bench, events_n: int) -> tuple[float, float]:
+def bucket_round(bench: Bench, events_n: int) -> tuple[Throughput, Throughput]:
     """Another passthrough-then-worker throughput round of the one-match workload, on topics
-    of its own: (passthrough, worker) events/s."""
+    of its own: (passthrough, worker)."""
     prefix = new_prefix("round")
     bench.prepare(prefix, PASSTHROUGH_TOPIC)
     produce_all(
@@ -404,13 +410,16 @@ def bucket_round(bench: Bench, events_n: int) -> tuple[float, float]:
         record_count(bench.bootstrap, [prefix + "executions"]) as count,
     ):
         worker.wait_ready()
-        mine = time_until(count, events_n, worker.started, alive(worker.process))
+        assert worker.process is not None  # noqa: S101 - running_worker started it
+        mine = time_until(
+            count, events_n, worker.started, alive(worker.process), worker.process.pid
+        )
     print(
         f"  round: raw passthrough {base.rate:,.0f} events/s, eventrules worker "
-        f"{mine.rate:,.0f} events/s ({mine.rate / base.rate:.2f}x)",
+        f"{mine.rate:,.0f} events/s ({mine.rate / base.rate:.2f}x); {cpu_line(base, mine)}",
         flush=True,
     )
-    return base.rate, mine.rate
+    return base, mine
 
 
 def bucket_part(
@@ -437,9 +446,11 @@ def bucket_part(
         pure_python_throughput(bench, events_n, base)
     p99 = percentile(sorted(latencies), 0.99) * 1000
     print(f"  worker p99 {p99:.1f} ms (target < 50 ms)", flush=True)
-    pairs = [(base.rate, first)]
-    pairs += [bucket_round(bench, events_n) for _ in range(rounds - 1)]
+    rounds_run = [(base, first)]
+    rounds_run += [bucket_round(bench, events_n) for _ in range(rounds - 1)]
+    pairs = [(b.rate, m.rate) for b, m in rounds_run]
     print(rounds_summary("one match per event", pairs, 0.5), flush=True)
+    print(cpu_summary("one match per event", rounds_run, 1.0), flush=True)
 
 
 def memory_part(bench: Bench, memory_n: int) -> None:

@@ -26,7 +26,10 @@ from worker_harness import (
     PASSTHROUGH_TOPIC,
     BenchEvent,
     Tally,
+    Throughput,
     alive,
+    cpu_line,
+    cpu_summary,
     create_topics,
     definition_records,
     high_watermarks,
@@ -98,6 +101,7 @@ class WorkerRun:
     rate: float  # execution records/s
     total: float
     ready_after: float
+    throughput: Throughput  # per execution record, with the CPU it took
 
 
 def _worker_rate(
@@ -122,7 +126,10 @@ def _worker_rate(
         if body["workflows"] != workflows:
             raise SystemExit(f"the worker loaded {body['workflows']} of {workflows} workflows")
         ready_after = time.perf_counter() - worker.started
-        mine = time_until(count, workload.matches, worker.started, alive(worker.process))
+        assert worker.process is not None  # noqa: S101 - running_worker started it
+        mine = time_until(
+            count, workload.matches, worker.started, alive(worker.process), worker.process.pid
+        )
         time.sleep(1.0)
         dead_letters = dead()
     tally = Tally.of(read_executions(bootstrap, executions, starts), workload.expected)
@@ -131,7 +138,7 @@ def _worker_rate(
         raise SystemExit("general workload: EXECUTIONS DO NOT MATCH THE EXPECTED MATCHES")
     events_n = len(workload.events)
     rate = mine.rate * events_n / workload.matches  # records/s -> events/s
-    return rate, WorkerRun(mine.rate, mine.total, ready_after), str(body.get("native"))
+    return rate, WorkerRun(mine.rate, mine.total, ready_after, mine), str(body.get("native"))
 
 
 def general_part(
@@ -171,7 +178,10 @@ def general_part(
         f"all after {mine.total:.2f}s; {native})",
     )
     print(f"  worker/passthrough = {ratio:.2f} (target >= 0.4)", flush=True)
+    per_event = workload.matches / events_n  # the worker's figures are per execution record
+    print(f"  {cpu_line(base, mine.throughput, per_event)}", flush=True)
     pairs = [(base.rate, rate)]
+    cpu_rounds = [(base, mine.throughput)]
     if pure_baseline:
         # the same workload on topics of its own, the worker's modules run from source
         pure_prefix = new_prefix("general-pure")
@@ -192,26 +202,33 @@ def general_part(
             f"({pure / base.rate:.2f}x the passthrough; {native})",
             flush=True,
         )
-    pairs += [_general_round(bootstrap, log_dir, workflows, events_n) for _ in range(rounds - 1)]
+    for _ in range(rounds - 1):
+        round_base, round_rate, round_run = _general_round(bootstrap, log_dir, workflows, events_n)
+        pairs.append((round_base.rate, round_rate))
+        cpu_rounds.append((round_base, round_run))
     print(rounds_summary("general workload", pairs, 0.4), flush=True)
+    print(cpu_summary("general workload", cpu_rounds, per_event), flush=True)
     return statistics.median(worker / base for base, worker in pairs)
 
 
 def _general_round(
     bootstrap: str, log_dir: Path, workflows: int, events_n: int
-) -> tuple[float, float]:
-    """Another passthrough-then-worker round on topics of its own: (passthrough, worker)
-    events/s; every execution record is checked again."""
+) -> tuple[Throughput, float, Throughput]:
+    """Another passthrough-then-worker round on topics of its own: (passthrough, worker
+    events/s, the worker's throughput per execution record); every execution record is
+    checked again."""
     prefix = new_prefix("general-round")
     create_topics(bootstrap, prefix, PASSTHROUGH_TOPIC)
     workload = general_workload(workflows, events_n, prefix)
     publish(bootstrap, prefix + "config", definition_records(workload.definitions))
     produce_all(bootstrap, workload.events)
     base = passthrough_rate(bootstrap, prefix, events_n)
-    rate, _, _ = _worker_rate(bootstrap, log_dir, prefix, workflows, workload, env={})
+    rate, run, _ = _worker_rate(bootstrap, log_dir, prefix, workflows, workload, env={})
+    per_event = workload.matches / events_n
     print(
         f"  round: raw passthrough {base.rate:,.0f} events/s, eventrules worker "
-        f"{rate:,.0f} events/s ({rate / base.rate:.2f}x)",
+        f"{rate:,.0f} events/s ({rate / base.rate:.2f}x); "
+        f"{cpu_line(base, run.throughput, per_event)}",
         flush=True,
     )
-    return base.rate, rate
+    return base, rate, run.throughput

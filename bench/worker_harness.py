@@ -181,16 +181,21 @@ def record_count(bootstrap: str, topics: list[str]) -> Iterator[Callable[[], int
         consumer.close()
 
 
+def child_pids(pid: int) -> list[int]:
+    """The live children of every thread of ``pid`` (the worker starts its stats keeper child
+    from an executor thread, so the main thread's own list would miss it)."""
+    children: list[int] = []
+    for task in Path(f"/proc/{pid}/task").glob("*/children"):
+        with contextlib.suppress(OSError):
+            children += [int(child) for child in task.read_text().split()]
+    return children
+
+
 def rss_kib(pid: int) -> dict[str, int]:
     """VmRSS and VmHWM (peak) in KiB of a process and its children (the worker's stats keeper
     runs as a child process)."""
     fields = {"VmRSS": 0, "VmHWM": 0}
-    children = [
-        int(child)
-        for task in Path(f"/proc/{pid}/task").glob("*/children")
-        for child in task.read_text().split()
-    ]
-    for process in (pid, *children):
+    for process in (pid, *child_pids(pid)):
         with contextlib.suppress(OSError):
             for line in Path(f"/proc/{process}/status").read_text().splitlines():
                 name, _, value = line.partition(":")
@@ -410,12 +415,43 @@ class Throughput:
     rate: float  # records/s from the first output record seen to the N-th
     first_after: float  # seconds from process start to the first output record
     total: float  # seconds from process start to the N-th output record
+    # CPU microseconds per output record over the same span: (the process, its children, i.e.
+    # a worker's stats keeper); None when no process was watched or the span was too short
+    cpu_us: tuple[float, float] | None = None
+
+
+_CLOCK_TICKS = os.sysconf("SC_CLK_TCK") if hasattr(os, "sysconf") else 100
+# /proc counts CPU in clock ticks (10 ms): a span that used less says little per record
+MIN_CPU_SECONDS = 0.5
+
+
+def cpu_seconds(pid: int) -> tuple[float, float]:
+    """CPU seconds (user + system) used so far by process ``pid`` and by its live children
+    (read from /proc; (0, 0) where it is not readable).
+
+    CPU per event is the figure a shared machine moves least: the rates of one round move by a
+    third here as the broker and other jobs take the cores, its CPU cost per event much less.
+    """
+
+    def used(process: int) -> float:
+        try:
+            fields = Path(f"/proc/{process}/stat").read_text().rsplit(")", 1)[1].split()
+        except (OSError, IndexError):
+            return 0.0
+        return (int(fields[11]) + int(fields[12])) / _CLOCK_TICKS
+
+    return used(pid), sum(used(child) for child in child_pids(pid))
 
 
 def time_until(
-    count: Callable[[], int], target: int, started: float, alive: Callable[[], bool]
+    count: Callable[[], int],
+    target: int,
+    started: float,
+    alive: Callable[[], bool],
+    pid: int | None = None,
 ) -> Throughput:
-    """Poll ``count`` every 50 ms until it reaches ``target``; rate from the first record seen."""
+    """Poll ``count`` every 50 ms until it reaches ``target``; rate from the first record seen,
+    and with ``pid`` the CPU that process (and its children) used per record meanwhile."""
 
     def wait(minimum: int) -> tuple[float, int]:
         last_seen, moved = -1, time.monotonic()
@@ -432,13 +468,54 @@ def time_until(
             time.sleep(0.05)
 
     first_time, first_count = wait(1)
+    first_cpu = cpu_seconds(pid) if pid is not None else None
     last_time, _ = wait(target)
+    last_cpu = cpu_seconds(pid) if pid is not None else None
     span = last_time - first_time
+    cpu_us = None
+    if (
+        first_cpu is not None
+        and last_cpu is not None
+        and last_cpu[0] - first_cpu[0] >= MIN_CPU_SECONDS
+    ):
+        cpu_us = (
+            (last_cpu[0] - first_cpu[0]) / (target - first_count) * 1e6,
+            (last_cpu[1] - first_cpu[1]) / (target - first_count) * 1e6,
+        )
     if first_count >= target:
         # everything arrived between two polls (a --quick run): timed from the start instead
         first_count, span = 0, last_time - started
     rate = (target - first_count) / span if span > 0 else float("inf")
-    return Throughput(rate, first_time - started, last_time - started)
+    return Throughput(rate, first_time - started, last_time - started, cpu_us)
+
+
+def cpu_line(base: Throughput, mine: Throughput, per_event: float = 1.0) -> str:
+    """The CPU per event of a worker (and its stats keeper) beside the passthrough's;
+    ``per_event`` converts per output record to per event (matches per event)."""
+    if base.cpu_us is None or mine.cpu_us is None:
+        return f"CPU per event not measured (a run that used under {MIN_CPU_SECONDS}s of CPU)"
+    worker, keeper = (value * per_event for value in mine.cpu_us)
+    return (
+        f"CPU per event: worker {worker:.1f} us + its stats keeper {keeper:.1f} us, "
+        f"passthrough {base.cpu_us[0]:.1f} us ({base.cpu_us[0] / (worker + keeper):.2f}x)"
+    )
+
+
+def cpu_summary(label: str, pairs: list[tuple[Throughput, Throughput]], per_event: float) -> str:
+    """The medians over rounds of :func:`cpu_line`'s figures (the passthrough's CPU per event
+    over the worker's and its keeper's is what the same cores would give if the broker and
+    the bench took none of them)."""
+    measured = [(b, m) for b, m in pairs if b.cpu_us is not None and m.cpu_us is not None]
+    if not measured:
+        return f"  {label}: CPU per event not measured"
+    worker = statistics.median(m.cpu_us[0] * per_event for _, m in measured if m.cpu_us)
+    keeper = statistics.median(m.cpu_us[1] * per_event for _, m in measured if m.cpu_us)
+    base = statistics.median(b.cpu_us[0] for b, _ in measured if b.cpu_us)
+    return (
+        f"  {label}: CPU per event, medians of {len(measured)}: worker {worker:.1f} us + "
+        f"its stats keeper {keeper:.1f} us; passthrough {base:.1f} us "
+        f"(passthrough/worker and keeper {base / (worker + keeper):.2f}x)"
+    )
 
 
 def paced_latency(
@@ -614,7 +691,7 @@ def passthrough_rate(bootstrap: str, prefix: str, events_n: int) -> Throughput:
         running_passthrough(bootstrap, group, scratch, topics) as pt,
         record_count(bootstrap, [scratch]) as count,
     ):
-        return time_until(count, events_n, time.perf_counter(), alive(pt))
+        return time_until(count, events_n, time.perf_counter(), alive(pt), pt.pid)
 
 
 if __name__ == "__main__" and sys.argv[1:2] == ["_passthrough"]:

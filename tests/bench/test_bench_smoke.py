@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import subprocess
 import sys
+import time
 from pathlib import Path
 
 BENCH = Path(__file__).resolve().parents[2] / "bench"
@@ -54,3 +55,36 @@ def test_instruction_count_bench_counts_the_runner() -> None:
     output = run("bench_instructions.py")
     line = next(line for line in output.splitlines() if "(1.00x the first)" in line)
     assert int(line.split()[1].replace(",", "")) > 10_000  # a real count, not an empty window
+
+
+def test_cpu_seconds_counts_a_process_and_the_children_its_threads_started() -> None:
+    """bench_worker's CPU per event reads /proc: a worker starts its stats keeper from an
+    executor thread, so the children of every thread count (not only the main thread's)."""
+    sys.path.insert(0, str(BENCH))
+    from worker_harness import cpu_seconds  # bench/ is not a package: imported once on its path
+
+    burn = "import time\nend = time.process_time() + 0.6\nwhile time.process_time() < end: pass"
+    parent = subprocess.Popen(
+        [
+            sys.executable,
+            "-c",
+            "import subprocess, sys, threading, time\n"
+            f"child = lambda: subprocess.run([sys.executable, '-c', {burn!r}])\n"
+            "thread = threading.Thread(target=child); thread.start()\n"
+            f"{burn}\n"
+            "thread.join(); time.sleep(5)",
+        ]
+    )
+    try:
+        seen: list[tuple[float, float]] = []
+        for _ in range(40):  # while the child burns, it is a live child of the thread
+            seen.append(cpu_seconds(parent.pid))
+            time.sleep(0.1)
+        own = max(own for own, _ in seen)
+        children = max(children for _, children in seen)
+    finally:
+        parent.kill()
+        parent.wait()
+    assert own >= 0.5, seen
+    assert children >= 0.3, seen
+    assert cpu_seconds(parent.pid) == (0.0, 0.0), "a process gone counts nothing"
