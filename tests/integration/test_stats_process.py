@@ -79,3 +79,40 @@ def test_the_stats_keeper_exits_when_its_worker_is_killed(deployment: Deployment
     worker.kill()
     # Orphaned, it notices within a poll interval and leaves its consumer group.
     wait_until(lambda: not _alive(child), timeout=30, what="the orphaned stats keeper to exit")
+
+
+def test_a_record_the_keeper_cannot_fold_is_skipped_and_counted_not_a_crash(
+    runner: CliRunner, deployment: Deployment
+) -> None:
+    """Anyone who can write to the executions topic can put anything there. Before, a
+    duration that was not a number killed the keeper, and the restarted keeper died again on
+    the same record; now such records are skipped, logged and counted, and the rest folds."""
+    applied = runner.invoke(
+        cli, ["config", "apply", "--yes", "--as", "tests", "-f", str(TEMPLATES / "workflows")]
+    )
+    assert applied.exit_code == 0, applied.output
+    worker = deployment.start_worker()
+    worker.wait_ready()
+    keeper = _stats_child(worker)
+    forged = [
+        b'{"workflow_id": "low-stock-alert", "status": "success", "duration_ms": "abc"}',
+        b"not json at all",
+        b'{"workflow_id": "low-stock-alert", "x": ' + b"[" * 50_000 + b"]" * 50_000 + b"}",
+    ]
+    for value in forged:
+        deployment.produce("executions", value, key=b"low-stock-alert")
+    _fire(deployment, "stats-after-forged")
+    wait_until(lambda: _run_count(worker) == 1, timeout=60, what="the real run folded")
+    incidents = {"stream": "stats-keeper", "kind": "skipped_record"}
+    wait_until(
+        lambda: worker.metric("eventrules_stream_incidents_total", **incidents) == len(forged),
+        timeout=30,
+        what="the forged records counted",
+    )
+    assert _stats_child(worker) == keeper, "the keeper was not restarted"
+    assert (
+        worker.metric("eventrules_stream_incidents_total", stream="stats-keeper", kind="restarted")
+        == 0
+    )
+    assert "that are not execution records" in worker.log_tail(200)
+    assert worker.get("/healthz").status_code == 200

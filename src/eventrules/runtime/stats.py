@@ -115,6 +115,8 @@ class StatsKeeper:
     executions_topic: str
     stats_topic: str
     on_change: Callable[[str, dict[str, Any]], None] = lambda workflow_id, stats: None
+    # told how many records of a window were skipped (the worker counts them as incidents)
+    on_skipped: Callable[[int], None] = lambda count: None
     session_timeout_ms: int = 10_000
     window_seconds: float = 1.0
     max_window: int = 20_000
@@ -200,6 +202,7 @@ class StatsKeeper:
                 self.executions_topic,
                 self.skipped,
             )
+            self.on_skipped(self.skipped - skipped)
         for workflow_id, (executions, partition, offset) in pending.items():
             updated = fold_stats(
                 self.stats.get(workflow_id), executions, partition=partition, offset=offset

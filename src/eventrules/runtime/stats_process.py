@@ -18,6 +18,7 @@ import os
 import signal
 import subprocess
 import sys
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import IO, Any
 
@@ -44,6 +45,9 @@ class StatsProcess:
     session_timeout_ms: int = 10_000
     stats: dict[str, dict[str, Any]] = field(default_factory=dict)
     restarts: int = 0
+    # told what the keeper had to do to keep going: "restarted", "skipped_record" (once per
+    # record of the executions topic that is not an execution record)
+    on_event: Callable[[str], None] | None = None
 
     def __post_init__(self) -> None:
         self._stopping = False
@@ -70,6 +74,7 @@ class StatsProcess:
                 if self.stopping():
                     break
                 self.restarts += 1
+                self._count("restarted")
                 log.error("the stats keeper exited with %s; restarting it", code)
                 await asyncio.sleep(RESTART_DELAY_SECONDS)
         finally:
@@ -104,10 +109,19 @@ class StatsProcess:
             )
             child.stdin.close()
         for line in child.stdout:
-            with contextlib.suppress(orjson.JSONDecodeError, ValueError):
-                workflow_id, snapshot = orjson.loads(line)
+            with contextlib.suppress(orjson.JSONDecodeError, ValueError, TypeError):
+                message = orjson.loads(line)
+                if isinstance(message, dict):  # {"skipped": n}: records it could not fold
+                    for _ in range(min(int(message["skipped"]), 1_000_000)):
+                        self._count("skipped_record")
+                    continue
+                workflow_id, snapshot = message
                 self.stats[workflow_id] = snapshot
         return child.wait()
+
+    def _count(self, kind: str) -> None:
+        if self.on_event is not None:
+            self.on_event(kind)
 
     def _reap(self) -> None:
         child = self._child
@@ -124,6 +138,11 @@ class StatsProcess:
 
 def _write_snapshot(out: IO[bytes], workflow_id: str, stats: dict[str, Any]) -> None:
     out.write(orjson.dumps([workflow_id, stats]) + b"\n")
+    out.flush()
+
+
+def _write_skipped(out: IO[bytes], count: int) -> None:
+    out.write(orjson.dumps({"skipped": count}) + b"\n")
     out.flush()
 
 
@@ -151,6 +170,7 @@ def _child_main() -> None:
         settings["executions_topic"],
         settings["stats_topic"],
         on_change=lambda workflow_id, stats: _write_snapshot(out, workflow_id, stats),
+        on_skipped=lambda count: _write_skipped(out, count),
         session_timeout_ms=int(settings["session_timeout_ms"]),
     )
     # An orphan (the worker was SIGKILLed) must not keep a group membership of its own.

@@ -327,6 +327,7 @@ class Worker:
             topics.executions,
             topics("workflow-stats"),
             session_timeout_ms=session_ms,
+            on_event=incidents("stats-keeper"),
         )
         services: dict[str, Service] = {
             "config-follower": follower,

@@ -142,12 +142,15 @@ def test_a_record_that_is_not_an_execution_record_is_skipped_and_counted(
     keeper.stats, keeper.skipped, keeper.stats_topic = {}, 0, "stats"
     keeper.executions_topic = "executions"
     keeper.on_change = lambda workflow_id, stats: None
+    told: list[int] = []
+    keeper.on_skipped = told.append
     producer = DroppingProducer()
     keeper.producer = producer  # type: ignore[assignment]
     good = orjson.dumps({"workflow_id": "wf", "status": "success", "duration_ms": 2.5})
     batch: Any = [FakeMessage(b"wf", value, 1), FakeMessage(b"wf", good, 2)]
     keeper._fold(batch)
     assert keeper.skipped == 1
+    assert told == [1], "the worker is told, to count it"
     assert keeper.stats["wf"]["run_count"] == 1
     assert keeper.stats["wf"]["average_duration_ms"] == 2.5
     assert [key for _, key, _ in producer.produced] == [b"wf"]
