@@ -27,7 +27,7 @@ log = logging.getLogger(__name__)
 
 
 class ExecutionSummary(msgspec.Struct):
-    """What the stats fold of an execution record. Decoding only these fields, typed, skips
+    """The fields of an execution record the stats fold. Decoding only these, typed, skips
     the rest of the record unread: building whole records as dicts (orjson) cost the keeper
     several times more CPU, on a machine whose cores the worker needs. A record whose fields
     have other types (forged, or not an execution record) does not decode and is skipped."""
