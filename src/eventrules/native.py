@@ -46,6 +46,7 @@ COMPILED: tuple[str, ...] = (
     "eventrules.models.events",
     "eventrules.models.ids",
     "eventrules.runtime.admission",
+    "eventrules.runtime.batch_path",
     "eventrules.runtime.deadletters",
     "eventrules.runtime.runner",
     "eventrules.workflows.catalog",

@@ -135,38 +135,58 @@ class KafkaSender:
     ) -> None:
         """``partition`` pins the record (a state changelog follows its input's partition);
         otherwise the key chooses it."""
+        while not self._produce(topic, key, value, headers, partition):
+            # The local queue is full: let librdkafka send some before queueing more.
+            await asyncio.to_thread(self.producer.poll, 0.1)
+
+    def send_now(
+        self, topic: str, key: bytes | None, value: bytes | None, headers: Headers | None = None
+    ) -> None:
+        """:meth:`send` without the event loop, for the synchronous path of a stream's handler
+        (a coroutine per output cost more than the produce): with the local queue full it
+        waits for room in place. The stream keeps that rare (``StreamLoop.handle_now``)."""
+        while not self._produce(topic, key, value, headers, None):
+            self.producer.poll(0.1)
+
+    def _produce(
+        self,
+        topic: str,
+        key: bytes | None,
+        value: bytes | None,
+        headers: Headers | None,
+        partition: int | None,
+    ) -> bool:
+        """Queue one record, counted against the current batch; False when the queue is full."""
         reports = self.reports
         # a partial, not a closure: the callback runs per output, one Python frame fewer
         delivered = functools.partial(reports.on_delivery, source=self._source.get())
-        while True:
-            try:
-                if partition is None:
-                    self.producer.produce(
-                        topic,
-                        value=value,
-                        key=key,
-                        headers=headers or None,  # type: ignore[arg-type]  # cast() is a call
-                        on_delivery=delivered,
-                    )
-                else:
-                    self.producer.produce(
-                        topic,
-                        value=value,
-                        key=key,
-                        partition=partition,
-                        headers=headers or None,  # type: ignore[arg-type]  # cast() is a call
-                        on_delivery=delivered,
-                    )
-                reports.outstanding += 1
-                return
-            except BufferError:
-                # The local queue is full: let librdkafka send some before queueing more.
-                await asyncio.to_thread(self.producer.poll, 0.1)
-            except KafkaException as exc:
-                error = exc.args[0]
-                raise OutputRejectedError(
-                    f"{topic}: {error}", topic=topic, permanent=is_permanent(error)
-                ) from None
+        try:
+            if partition is None:
+                self.producer.produce(
+                    topic,
+                    value=value,
+                    key=key,
+                    headers=headers or None,  # type: ignore[arg-type]  # cast() is a call
+                    on_delivery=delivered,
+                )
+            else:
+                self.producer.produce(
+                    topic,
+                    value=value,
+                    key=key,
+                    partition=partition,
+                    headers=headers or None,  # type: ignore[arg-type]  # cast() is a call
+                    on_delivery=delivered,
+                )
+        except BufferError:
+            return False
+        except KafkaException as exc:
+            error = exc.args[0]
+            raise OutputRejectedError(
+                f"{topic}: {error}", topic=topic, permanent=is_permanent(error)
+            ) from None
+        reports.outstanding += 1
+        return True
 
     def flush(self, timeout: float) -> list[str]:
         """Wait for every queued record; returns the current batch's delivery failures."""

@@ -58,6 +58,7 @@ ACTION_TOPICS: dict[str, str] = {
 }
 # Plugin action types without a topic of their own are entity commands for their service.
 _DEFAULT_ACTION_TOPIC = "actions.entity-commands"
+_WEBHOOK: Final = "call_webhook"
 # The default clock: called per run, a partial is one Python frame less than a lambda.
 _utc_now = functools.partial(datetime.now, UTC)
 
@@ -73,6 +74,23 @@ def _json(value: object) -> bytes:
         return _dumps(value, option=_JSON_OPTIONS)
     except TypeError as exc:  # orjson.JSONEncodeError: read, but cannot be written back
         raise PoisonEventError("unserialisable", f"cannot be written as JSON: {exc}") from None
+
+
+class _Pending:
+    """What :meth:`WorkflowRunner.handle_now` leaves to the event loop: a dead letter
+    (``refusal``: reason and detail), or an event's plan that waits on something."""
+
+    def __init__(
+        self,
+        record: Record,
+        event: Event | None,
+        plan: Plan | None,
+        refusal: tuple[str, str] | None,
+    ) -> None:
+        self.record = record
+        self.event = event
+        self.plan = plan
+        self.refusal = refusal
 
 
 # compiled by mypyc (eventrules.native); the traced runner and tests extend it from Python
@@ -118,6 +136,11 @@ class WorkflowRunner:
         # real topic names, resolved once: per action type, and the executions topic
         self._action_topics: dict[str, str] = {}
         self._executions_topic = topics.executions
+        # the synchronous send handle_now runs plans through (a stream's KafkaSender); without
+        # one (the CLI's, tests' and the traced runner's senders) every run is awaited
+        self._send_now: Callable[[str, bytes | None, bytes | None], None] | None = getattr(
+            sender, "send_now", None
+        )
 
     def begin_batch(self) -> None:
         """A new batch: its webhooks get a fresh inline budget."""
@@ -126,6 +149,22 @@ class WorkflowRunner:
     async def handle(self, record: Record) -> list[dict[str, Any]]:
         """Process one consumed record; poison goes to the dead-letter topic. Never raises for
         bad input: the agent must go on with the next event."""
+        begun = self._begin(record)
+        if isinstance(begun, _Pending):
+            return await self._finish(begun)
+        return begun
+
+    def handle_now(self, record: Record) -> Awaitable[list[dict[str, Any]]] | None:
+        """:meth:`handle` without the event loop where nothing waits: None once the record is
+        handled, or the awaitable that finishes it (a dead letter, a webhook, a delayed action,
+        run state). The stream's per-record path: a coroutine per record, run and action cost
+        a fifth of a run."""
+        begun = self._begin(record)
+        return self._finish(begun) if isinstance(begun, _Pending) else None
+
+    def _begin(self, record: Record) -> list[dict[str, Any]] | _Pending:
+        """Decode, admit and plan; run the plan when all of it can run at once (actions to
+        topics, no run state) and a synchronous sender is at hand; else what is left to do."""
         try:
             event = decode_event(
                 record.value,
@@ -134,22 +173,44 @@ class WorkflowRunner:
                 max_bytes=self.max_event_bytes,
             )
         except PoisonEventError as exc:
-            await self.dead_letter(record, exc.reason, exc.detail)
-            return []
+            return _Pending(record, None, None, (exc.reason, exc.detail))
         refused = self.admit(record, event) if self.admit is not None else None
         if refused is not None:
-            await self.dead_letter(record, *refused)
-            return []
+            return _Pending(record, None, None, refused)
         event_type = declared_or_other(event.type, self.engine.catalog)
         self.metrics.count(self.metrics.events_consumed, record.topic, event_type)
         try:
             plan = self._plan(event)
         except Exception as exc:  # the engine is total; this is a last line of defence
             log.exception("engine failed on event %s", event.id, extra={"event_id": event.id})
-            await self.dead_letter(record, "engine_error", repr(exc))
-            return []
+            return _Pending(record, None, None, ("engine_error", repr(exc)))
         if not plan.workflows and not plan.answers:
             self.metrics.count(self.metrics.events_unmatched, record.topic)
+            return []
+        send_now = self._send_now
+        if send_now is None or (plan.answers and self.state is not None):
+            return _Pending(record, event, plan, None)
+        for planned in plan.workflows:
+            if not self._runs_now(planned):
+                return _Pending(record, event, plan, None)
+        source = (record.topic, record.partition, record.offset)
+        return [self._execute_now(planned, event, source, send_now) for planned in plan.workflows]
+
+    def _runs_now(self, planned: PlannedWorkflow) -> bool:
+        """Whether a planned run needs nothing but topics: no run state, webhook or delay."""
+        if planned.stateful and self.state is not None:
+            return False
+        for action in planned.actions:
+            if action.error is None and (action.delay is not None or action.type == _WEBHOOK):
+                return False
+        return True
+
+    async def _finish(self, pending: _Pending) -> list[dict[str, Any]]:
+        """What :meth:`_begin` left: a dead letter, or a plan that waits on something."""
+        record, event, plan = pending.record, pending.event, pending.plan
+        if pending.refusal is not None or event is None or plan is None:
+            reason, detail = pending.refusal or ("engine_error", "no plan")
+            await self.dead_letter(record, reason, detail)
             return []
         records = []
         source = (record.topic, record.partition, record.offset)
@@ -193,18 +254,68 @@ class WorkflowRunner:
         serialised per event, a model instance cost more than the rest of the run)."""
         started = perf_counter()
         executed_at = self.clock()
-        # read once: each goes into the log line and the record
-        event_id, event_type, event_source = event.id, event.type, event.source
         if run_id is None:
-            run_id = execution_id(event_source, event_id, planned.workflow_id, planned.version)
-        results: list[dict[str, Any]] = []
+            run_id = execution_id(event.source, event.id, planned.workflow_id, planned.version)
+        results = [
+            await self._run_action(action, planned, event, run_id, executed_at)
+            for action in planned.actions
+        ]
+        record = self._record(
+            planned,
+            event,
+            triggered_by,
+            results,
+            record_id=record_id or run_id,
+            times=(started, executed_at),
+        )
+        record = self._with_source(record, planned, event, source)
+        await self._write_record(planned.workflow_id, record)
+        self.metrics.ran(planned.workflow_id, record["status"], record["duration_ms"] / 1000)
+        return record
+
+    def _execute_now(
+        self,
+        planned: PlannedWorkflow,
+        event: Event,
+        source: tuple[str, int, int],
+        send_now: Callable[[str, bytes | None, bytes | None], None],
+    ) -> dict[str, Any]:
+        """:meth:`execute` of an event's run whose actions all go to topics, without awaiting."""
+        started = perf_counter()
+        executed_at = self.clock()
+        run_id = execution_id(event.source, event.id, planned.workflow_id, planned.version)
+        results = [
+            self._act_now(action, planned, event, (run_id, executed_at), send_now)
+            for action in planned.actions
+        ]
+        record = self._record(
+            planned, event, "event", results, record_id=run_id, times=(started, executed_at)
+        )
+        record = self._with_source(record, planned, event, source)
+        send_now(self._executions_topic, planned.workflow_id.encode(), _json(record))
+        self.metrics.ran(planned.workflow_id, record["status"], record["duration_ms"] / 1000)
+        return record
+
+    @staticmethod
+    def _record(
+        planned: PlannedWorkflow,
+        event: Event,
+        triggered_by: TriggeredBy,
+        results: list[dict[str, Any]],
+        *,
+        record_id: str,
+        times: tuple[float, datetime],
+    ) -> dict[str, Any]:
+        """The execution record of a run whose actions gave ``results``; ``times`` is when it
+        started (``perf_counter``) and its ``executed_at``."""
+        started, executed_at = times
+        # read once: each goes into the log line and the record
+        event_id, event_type = event.id, event.type
         logs = [
             f"{triggered_by} run of {planned.workflow_id} v{planned.version}"
             f" for {event_type} {event_id}"
         ]
-        for action in planned.actions:
-            result = await self._run_action(action, planned, event, run_id, executed_at)
-            results.append(result)
+        for action, result in zip(planned.actions, results, strict=True):
             logs.append(
                 f"action {action.index} {action.type}: {result['status']}"
                 + (f" ({result['error']})" if result["error"] else "")
@@ -225,15 +336,14 @@ class WorkflowRunner:
         else:
             status = execution_status([result["status"] for result in results])
         failures = [result["error"] for result in results if result["error"]]
-        duration_ms = round((perf_counter() - started) * 1000, 3)
-        record = {
-            "execution_id": record_id or run_id,
+        return {
+            "execution_id": record_id,
             "workflow_id": planned.workflow_id,
             "workflow_name": planned.name,
             "workflow_version": planned.version,
             "trigger_event_type": event_type,
             "trigger_event_id": event_id,
-            "trigger_event_source": event_source,
+            "trigger_event_source": event.source,
             "subject": event.subject,
             "triggered_by": triggered_by,
             "status": status,
@@ -241,8 +351,18 @@ class WorkflowRunner:
             "logs": logs,
             "error": "; ".join(failures) or None,
             "executed_at": executed_at,
-            "duration_ms": duration_ms,
+            "duration_ms": round((perf_counter() - started) * 1000, 3),
         }
+
+    def _with_source(
+        self,
+        record: dict[str, Any],
+        planned: PlannedWorkflow,
+        event: Event,
+        source: tuple[str, int, int] | None,
+    ) -> dict[str, Any]:
+        """The record with the event: referenced where it was read, copied where it was not
+        read from a topic (timers, manual runs) or ``copy_event`` asks for the copy."""
         if source is None or self.copy_event:
             record["event"] = {**event.envelope(), "data": event.data}
         if source is not None:
@@ -253,8 +373,6 @@ class WorkflowRunner:
                 "offset": offset,
                 "fields": planned.reads or {},
             }
-        await self._write_record(planned.workflow_id, record)
-        self.metrics.ran(planned.workflow_id, status, duration_ms / 1000)
         return record
 
     # Hooks of the traced runner (runtime/traced_runner.py), which wraps them in spans.
@@ -291,45 +409,109 @@ class WorkflowRunner:
         try:
             if error is not None:
                 attempts = 0
-            elif action.type == "call_webhook":
+            elif action.type == _WEBHOOK:
                 attempts, error, retrying = await self._call_webhook(
                     action, planned, event, run_id, this_id
                 )
             else:
                 topic = self._action_topic(action.type)
-                # The ActionMessage fields, as a dict: the model documents and tests the shape,
-                # building and dumping it per action would double the cost of a run.
-                message = {
-                    "action_id": this_id,
-                    "action_type": action.type,
-                    "workflow_id": planned.workflow_id,
-                    "workflow_version": planned.version,
-                    "execution_id": run_id,
-                    "event_id": event.id,
-                    "event_type": event.type,
-                    "subject": event.subject,
-                    "params": action.params,
-                    "created_at": now,
-                }
-                await self.sender.send(topic, this_id.encode(), _json(message))
+                message = self._message(action, planned, event, (run_id, this_id), now)
+                await self.sender.send(topic, this_id.encode(), message)
         except Exception as exc:  # one failing action must not stop the others
-            log.exception(
-                "action %s of %s failed",
-                action.index,
-                planned.workflow_id,
-                extra={
-                    "event_id": event.id,
-                    "workflow_id": planned.workflow_id,
-                    "execution_id": run_id,
-                },
-            )
-            error = f"{type(exc).__name__}: {exc}"
+            error = self._action_failed(exc, action, planned, event, run_id)
+        return self._result(
+            action, this_id, started, (error, retrying), attempts=attempts, topic=topic
+        )
+
+    def _act_now(
+        self,
+        action: RenderedAction,
+        planned: PlannedWorkflow,
+        event: Event,
+        ids: tuple[str, datetime],
+        send_now: Callable[[str, bytes | None, bytes | None], None],
+    ) -> dict[str, Any]:
+        """:meth:`_run_action` of an action to a topic (or failed to render), not awaiting."""
+        run_id, now = ids
+        this_id = action_id(run_id, action.index)
+        started = perf_counter()
+        topic: str | None = None
+        attempts = 1
+        error: str | None = action.error
+        try:
+            if error is not None:
+                attempts = 0
+            else:
+                topic = self._action_topic(action.type)
+                message = self._message(action, planned, event, (run_id, this_id), now)
+                send_now(topic, this_id.encode(), message)
+        except Exception as exc:  # one failing action must not stop the others
+            error = self._action_failed(exc, action, planned, event, run_id)
+        return self._result(
+            action, this_id, started, (error, False), attempts=attempts, topic=topic
+        )
+
+    @staticmethod
+    def _message(
+        action: RenderedAction,
+        planned: PlannedWorkflow,
+        event: Event,
+        ids: tuple[str, str],
+        now: datetime,
+    ) -> bytes:
+        """The action message: the ActionMessage fields as a dict (the model documents and
+        tests the shape; building and dumping it per action would double the cost of a run)."""
+        run_id, this_id = ids
+        return _json(
+            {
+                "action_id": this_id,
+                "action_type": action.type,
+                "workflow_id": planned.workflow_id,
+                "workflow_version": planned.version,
+                "execution_id": run_id,
+                "event_id": event.id,
+                "event_type": event.type,
+                "subject": event.subject,
+                "params": action.params,
+                "created_at": now,
+            }
+        )
+
+    @staticmethod
+    def _action_failed(
+        exc: Exception, action: RenderedAction, planned: PlannedWorkflow, event: Event, run_id: str
+    ) -> str:
+        """Log an action that raised; its error as the record says it."""
+        log.exception(
+            "action %s of %s failed",
+            action.index,
+            planned.workflow_id,
+            extra={
+                "event_id": event.id,
+                "workflow_id": planned.workflow_id,
+                "execution_id": run_id,
+            },
+        )
+        return f"{type(exc).__name__}: {exc}"
+
+    def _result(
+        self,
+        action: RenderedAction,
+        this_id: str,
+        started: float,
+        outcome: tuple[str | None, bool],
+        *,
+        attempts: int,
+        topic: str | None,
+    ) -> dict[str, Any]:
+        """The ActionResult fields (see :meth:`execute` on why a dict), counted in the metrics;
+        ``outcome`` is the action's error and whether it is retrying."""
+        error, retrying = outcome
         seconds = perf_counter() - started
         status: Literal["success", "failed", "retrying"] = (
             "success" if error is None else "retrying" if retrying else "failed"
         )
         self.metrics.acted(action.type, status, seconds)
-        # The ActionResult fields (see execute on why a dict).
         return {
             "action_id": this_id,
             "index": action.index,

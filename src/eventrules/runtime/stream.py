@@ -56,6 +56,7 @@ from confluent_kafka import Consumer, KafkaError, KafkaException, Message, Produ
 from eventrules.kafka.clients import consumer_config, producer_config
 from eventrules.kafka.records import Record, record_of
 from eventrules.kafka.sender import DeliveryFailure, DeliveryReports, KafkaSender
+from eventrules.runtime.batch_path import CAREFUL, DONE, RAISED, handle_until_waiting
 from eventrules.runtime.crash_guard import MARK_CLEAN, Careful, assess, run_mark, try_mark
 from eventrules.runtime.deadletters import DeadLetterWriter
 
@@ -71,6 +72,9 @@ Source = tuple[str, int, int]
 _CAREFUL_PER_POLL = 50
 # How long a batch may hold the event loop before it lets the web server answer.
 _YIELD_EVERY_SECONDS = 0.05
+# Outputs queued (librdkafka's default room is 100,000) above which the loop lets the producer
+# send before handling more records synchronously (KafkaSender.send_now waits in place).
+_ROOM_BEFORE_HANDLING = 50_000
 # Bounded bookkeeping of condemned records and output attempts.
 _MAX_TRACKED = 10_000
 _OFFSET_BEGINNING = -2
@@ -167,6 +171,10 @@ class StreamLoop:
     topics: list[str]
     handle: Handler
     ready: asyncio.Event
+    # the handler without the event loop: None once a record is handled, else the awaitable
+    # that finishes it (WorkflowRunner.handle_now); records are then handled in compiled code
+    # back to back, one at a time (concurrency 1)
+    handle_now: Callable[[Record], Awaitable[Any] | None] | None = None
     exactly_once: bool = False
     auto_offset_reset: str = "earliest"
     session_timeout_ms: int = 10_000
@@ -589,6 +597,8 @@ class StreamLoop:
                     await self._handle_one(message)
 
             await asyncio.gather(*(one(message) for message in batch))
+        elif self.handle_now is not None:
+            await self._handle_in_order_now(batch, self.handle_now)
         else:
             clock = time.perf_counter
             held_since = clock()
@@ -600,6 +610,39 @@ class StreamLoop:
                     held_since = clock()
         if self.on_batch_end is not None:
             self.on_batch_end()
+
+    async def _handle_in_order_now(
+        self, batch: list[Message], handle_now: Callable[[Record], Awaitable[Any] | None]
+    ) -> None:
+        """The records in order, back to back in compiled code (runtime/batch_path.py) while
+        they finish at once; what waits is awaited here, in its place."""
+        careful = (self.condemned, self._suspects)
+        index, count = 0, len(batch)
+        while index < count:
+            if len(self.producer) >= _ROOM_BEFORE_HANDLING:
+                # outputs are produced without the loop: keep the queue from filling up first
+                await asyncio.to_thread(self.producer.poll, 0.1)
+                continue
+            until = time.perf_counter() + _YIELD_EVERY_SECONDS
+            stop = handle_until_waiting(batch, index, handle_now, self.sender, careful, until=until)
+            index = stop.index
+            if stop.why == DONE:
+                self.sender.attribute_to(None)
+                if index < count:
+                    # Let the web server answer (/healthz) between records of a long batch.
+                    await asyncio.sleep(0)
+                continue
+            record = cast(Record, stop.record)
+            if stop.why == CAREFUL:
+                await self._handle_one(batch[index])
+            elif stop.why == RAISED:
+                try:
+                    await self._isolate(record, cast(Exception, stop.exception))
+                finally:
+                    self.sender.attribute_to(None)
+            else:
+                await self._finish_one(record, cast(Awaitable[Any], stop.rest))
+            index += 1
 
     async def _handle_one(self, message: Message) -> None:
         record = record_of(message)
@@ -618,22 +661,36 @@ class StreamLoop:
             else:
                 await self.handle(record)
         except Exception as exc:  # no record may stop the stream: it is dead-lettered
-            if self.dead_letters is None:
-                raise
-            log.exception("%s[%d]@%d failed; dead-lettered", *source)
-            self._count("isolated")
-            try:
-                await self.dead_letters.failed(record, exc)
-            except Exception as dead:  # the dlq refuses it too: retry the batch, lose nothing
-                log.error("dead-lettering %s[%d]@%d failed: %s", *source, dead)
-                self.sender.reports.failures.append(
-                    DeliveryFailure(self.dead_letters.topic, str(dead), False, source)
-                )
+            await self._isolate(record, exc)
         finally:
             self.sender.attribute_to(None)
             if suspect:
                 self._suspects.discard(source)
                 await asyncio.to_thread(self.producer.flush, self.flush_timeout)
+
+    async def _finish_one(self, record: Record, rest: Awaitable[Any]) -> None:
+        """Await what :attr:`handle_now` left of ``record``, isolating a failure."""
+        try:
+            await rest
+        except Exception as exc:  # no record may stop the stream: it is dead-lettered
+            await self._isolate(record, exc)
+        finally:
+            self.sender.attribute_to(None)
+
+    async def _isolate(self, record: Record, exc: Exception) -> None:
+        """Dead-letter a record whose handling raised (re-raised without a dead-letter topic)."""
+        if self.dead_letters is None:
+            raise exc
+        source = (record.topic, record.partition, record.offset)
+        log.error("%s[%d]@%d failed; dead-lettered", *source, exc_info=exc)
+        self._count("isolated")
+        try:
+            await self.dead_letters.failed(record, exc)
+        except Exception as dead:  # the dlq refuses it too: retry the batch, lose nothing
+            log.error("dead-lettering %s[%d]@%d failed: %s", *source, dead)
+            self.sender.reports.failures.append(
+                DeliveryFailure(self.dead_letters.topic, str(dead), False, source)
+            )
 
     def _condemn_refused(self, failures: list[DeliveryFailure]) -> None:
         """Inputs whose outputs the broker refused for good: dead-lettered once attempts run

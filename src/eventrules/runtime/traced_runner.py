@@ -16,6 +16,7 @@ also as the record's ``traceparent`` field). Webhook requests carry their attemp
 
 from __future__ import annotations
 
+from collections.abc import Awaitable
 from datetime import datetime
 from typing import Any
 
@@ -64,6 +65,8 @@ class TracedWorkflowRunner(WorkflowRunner):
         super().__init__(*args, **kwargs)
         self.tracer = tracer
         self.sender = TracedSender(self.sender)
+        # every run awaited, through the traced sender and methods: spans and traceparents
+        self._send_now = None
         plain_dead_letter = self.dead_letter
 
         async def dead_letter(record: Record, reason: str, detail: str) -> None:
@@ -93,6 +96,10 @@ class TracedWorkflowRunner(WorkflowRunner):
             },
         ):
             return await super().handle(record)
+
+    def handle_now(self, record: Record) -> Awaitable[list[dict[str, Any]]]:
+        """Always the awaited :meth:`handle`: its span is the event's."""
+        return self.handle(record)
 
     def _plan(self, event: Event) -> Plan:
         trace.get_current_span().set_attributes(_event_attributes(event))

@@ -229,6 +229,7 @@ class Worker:
             settings.app_id,
             [spec.topic for spec in specs if spec.name.startswith("events.")],
             handle=runner.handle,
+            handle_now=runner.handle_now,
             output=events_out,
             on_batch_start=runner.begin_batch,
             on_batch_end=metrics.apply_counts_due,

@@ -3,12 +3,14 @@
 from __future__ import annotations
 
 import asyncio
+from collections.abc import Awaitable, Coroutine
 from datetime import UTC, datetime
 from pathlib import Path
-from typing import Any
+from typing import Any, cast
 
 import jsonschema
 import orjson
+import pytest
 
 from eventrules.kafka.records import Record
 from eventrules.kafka.topics import load_topic_specs
@@ -21,12 +23,15 @@ from eventrules.runtime.state.router import StateRouter
 from eventrules.settings import TopicNames
 from eventrules.workflows.engine import Engine
 
-from .helpers import Collect
+from .helpers import Collect, CollectNow
 
 TOPICS = Path(__file__).resolve().parents[3] / "topics"
+NOW = datetime(2026, 11, 2, 10, tzinfo=UTC)
+# the runner awaits its sender, or sends at once when it can (a stream's KafkaSender)
+SENDERS = pytest.mark.parametrize("make_sender", [Collect, CollectNow], ids=["awaited", "now"])
 
 
-def _runner() -> tuple[WorkflowRunner, Collect]:
+def _runner(sender: Collect | None = None) -> tuple[WorkflowRunner, Collect]:
     engine = Engine()
     engine.upsert(
         parse_workflow(
@@ -49,10 +54,12 @@ def _runner() -> tuple[WorkflowRunner, Collect]:
             }
         )
     )
-    sender = Collect()
-    return WorkflowRunner(
+    sender = sender or Collect()
+    runner = WorkflowRunner(
         engine, topics=TopicNames("p."), sender=sender, metrics=Metrics.create()
-    ), sender
+    )
+    runner.clock = lambda: NOW
+    return runner, sender
 
 
 def _record(value: bytes, headers: list[tuple[str, bytes | None]] | None = None) -> Record:
@@ -74,8 +81,9 @@ def _schema(name: str) -> dict[str, Any]:
     return spec.schema_document
 
 
-def test_outputs_match_the_models_and_the_topic_schemas() -> None:
-    runner, sender = _runner()
+@SENDERS
+def test_outputs_match_the_models_and_the_topic_schemas(make_sender: type[Collect]) -> None:
+    runner, sender = _runner(make_sender())
     event = ORDER
     records = asyncio.run(runner.handle(_record(orjson.dumps(event))))
     assert [r["status"] for r in records] == ["success"]
@@ -108,8 +116,9 @@ def test_outputs_match_the_models_and_the_topic_schemas() -> None:
     }
 
 
-def test_a_record_copies_its_event_when_asked() -> None:
-    runner, sender = _runner()
+@SENDERS
+def test_a_record_copies_its_event_when_asked(make_sender: type[Collect]) -> None:
+    runner, sender = _runner(make_sender())
     runner.copy_event = True
     event = ORDER
     asyncio.run(runner.handle(_record(orjson.dumps(event))))
@@ -139,8 +148,11 @@ def test_a_run_without_a_source_record_copies_its_event() -> None:
     assert "event_ref" not in record
 
 
-def test_a_non_matching_event_writes_nothing_and_poison_is_dead_lettered() -> None:
-    runner, sender = _runner()
+@SENDERS
+def test_a_non_matching_event_writes_nothing_and_poison_is_dead_lettered(
+    make_sender: type[Collect],
+) -> None:
+    runner, sender = _runner(make_sender())
     small = {
         "specversion": "1.0",
         "id": "e2",
@@ -188,7 +200,7 @@ def test_event_types_outside_the_catalog_are_counted_as_other() -> None:
     }
 
 
-def _stateful_runner() -> tuple[WorkflowRunner, Collect]:
+def _stateful_runner(sender: Collect | None = None) -> tuple[WorkflowRunner, Collect]:
     engine = Engine()
     for definition in (
         {
@@ -217,7 +229,7 @@ def _stateful_runner() -> tuple[WorkflowRunner, Collect]:
         },
     ):
         engine.upsert(parse_workflow({"name": "n", "created_by": "t", **definition}))
-    sender = Collect()
+    sender = sender or Collect()
     runner = WorkflowRunner(
         engine,
         topics=TopicNames("p."),
@@ -297,3 +309,88 @@ def test_a_delayed_action_without_a_state_stream_fails_alone() -> None:
     later = next(r for r in records if r["workflow_id"] == "later")
     assert [a["status"] for a in later["actions"]] == ["success", "failed"]
     assert later["status"] == "partial"
+
+
+def _settled(value: Any) -> Any:
+    """``value`` without the run's timings, which differ between any two runs."""
+    if isinstance(value, dict):
+        return {k: _settled(v) for k, v in value.items() if k != "duration_ms"}
+    if isinstance(value, list):
+        return [_settled(v) for v in value]
+    return value
+
+
+def _outputs(sender: Collect) -> list[tuple[str, bytes | None, Any]]:
+    return [
+        (topic, key, _settled(orjson.loads(value or b""))) for topic, key, value, _ in sender.sent
+    ]
+
+
+def _finish(rest: Awaitable[Any] | None) -> Any:
+    assert rest is not None, "the record was to be left to the event loop"
+    return asyncio.run(cast(Coroutine[Any, Any, Any], rest))
+
+
+def test_a_plan_of_topic_actions_is_run_before_handle_now_returns() -> None:
+    awaited, slow = _runner()
+    now, fast = _runner(CollectNow())
+    records = asyncio.run(awaited.handle(_record(orjson.dumps(ORDER))))
+    assert now.handle_now(_record(orjson.dumps(ORDER))) is None
+    assert _outputs(fast) == _outputs(slow), "both paths write the same records"
+    assert len(fast.sent) == 3
+    assert _settled(orjson.loads(fast.sent[-1][2] or b"")) == _settled(
+        orjson.loads(orjson.dumps(records[0], option=orjson.OPT_UTC_Z))
+    )
+    for runner in (awaited, now):
+        runner.metrics.apply_counts()
+    for name, labels in [
+        ("eventrules_events_consumed_total", {"topic": "p.events.orders", "type": "order.created"}),
+        ("eventrules_executions_total", {"workflow": "confirm", "status": "success"}),
+        ("eventrules_actions_total", {"type": "send_email", "status": "success"}),
+    ]:
+        counts = [r.metrics.registry.get_sample_value(name, labels) for r in (awaited, now)]
+        assert counts == [1, 1], name
+
+
+def test_what_waits_is_left_to_the_awaitable_handle_now_returns() -> None:
+    # poison: its dead letter is awaited (it joins the batch like any output)
+    runner, sender = _runner(CollectNow())
+    rest = runner.handle_now(_record(b"[1, 2]"))
+    assert sender.sent == []
+    assert _finish(rest) == []
+    assert [topic for topic, *_ in sender.sent] == ["p.dlq"]
+
+    # run state and a delayed action: the whole plan is awaited, in its order
+    awaited, slow = _stateful_runner()
+    now, fast = _stateful_runner(CollectNow())
+    for runner in (awaited, now):
+        runner.clock = lambda: NOW
+    event = _record(_cloudevent("order.created", {"orderId": "o1"}))
+    expected = asyncio.run(awaited.handle(event))
+    rest = now.handle_now(event)
+    assert fast.sent == []
+    records = _finish(rest)
+    assert [r["workflow_id"] for r in records] == [r["workflow_id"] for r in expected] == ["later"]
+    assert _outputs(fast) == _outputs(slow)
+
+    # a webhook is awaited too (here it fails: no webhook client on this runner)
+    engine = Engine()
+    engine.upsert(
+        parse_workflow(
+            {
+                "id": "hook",
+                "name": "n",
+                "created_by": "t",
+                "trigger": "order.created",
+                "actions": [{"type": "call_webhook", "url": "https://hooks.example.com/x"}],
+            }
+        )
+    )
+    sender = CollectNow()
+    runner = WorkflowRunner(
+        engine, topics=TopicNames("p."), sender=sender, metrics=Metrics.create()
+    )
+    rest = runner.handle_now(_record(orjson.dumps(ORDER)))
+    assert sender.sent == []
+    (record,) = _finish(rest)
+    assert record["actions"][0]["error"] == "webhooks are not configured on this worker"

@@ -6,7 +6,7 @@ from __future__ import annotations
 
 import asyncio
 import time
-from collections.abc import Collection
+from collections.abc import Awaitable, Collection, Iterator
 from dataclasses import dataclass
 from typing import Any, cast
 
@@ -62,6 +62,7 @@ class FakeProducer:
         # (topic, value) -> the error the broker answers it with, every time
         self.refuse: dict[tuple[str, bytes], Any] = {}
         self.flushes = 0
+        self.polls = 0
 
     def produce(self, topic: str, **kwargs: Any) -> None:
         refusal = self.refuse.get((topic, kwargs.get("value") or b""))
@@ -78,7 +79,11 @@ class FakeProducer:
         self.pending.clear()
 
     def poll(self, timeout: float) -> int:
+        self.polls += 1
         return 0
+
+    def __len__(self) -> int:
+        return len(self.pending)
 
     def flush(self, timeout: float) -> int:
         self.flushes += 1
@@ -124,19 +129,45 @@ class FakeConsumer:
         self.resumed.extend((tp.topic, tp.partition) for tp in partitions)
 
 
+# Which way the loop hands records over: to ``handle`` awaited one by one, or to ``handle_now``
+# in compiled code (the worker's events stream). Every test here runs both ways.
+_HANDLE_NOW = False
+
+
+@pytest.fixture(autouse=True, params=["awaited", "now"])
+def handler_path(request: pytest.FixtureRequest) -> Iterator[None]:
+    global _HANDLE_NOW  # noqa: PLW0603 - read by make_loop, which the tests call directly
+    _HANDLE_NOW = request.param == "now"
+    yield
+    _HANDLE_NOW = False
+
+
 def make_loop(**options: Any) -> tuple[StreamLoop, FakeProducer, FakeConsumer]:
     async def handle(record: Record) -> None:
         # every event produces one output, like an execution record
         if record.offset in poison:
             raise poison[record.offset]
+        if record.offset in waits:
+            await asyncio.sleep(0)
         await loop.sender.send("out", record.key, record.value)
 
+    def handle_now(record: Record) -> Awaitable[None] | None:
+        if record.offset in poison:
+            raise poison[record.offset]
+        if record.offset in waits:
+            return handle(record)
+        loop.sender.send_now("out", record.key, record.value)
+        return None
+
     poison: dict[int, Exception] = options.pop("poison", {})
+    # offsets whose handling waits on something (a webhook, run state): awaited in place
+    waits: set[int] = options.pop("waits", set())
     loop = StreamLoop(
         {"bootstrap.servers": "127.0.0.1:9"},
         "group",
         ["events"],
         handle=handle,
+        handle_now=handle_now if _HANDLE_NOW else None,
         ready=asyncio.Event(),
         make_producer=FakeProducer,
         make_consumer=options.pop("make_consumer", FakeConsumer),
@@ -614,3 +645,40 @@ def test_a_hand_over_commits_what_was_stored_since_the_last_auto_commit() -> Non
     loop._on_revoke(consumer, [TopicPartition("events", 0)])
     assert consumer.marks[("events", 0)] == (4, MARK_CLEAN)
     assert all(offset >= 4 for _, partition, offset, _ in consumer.history if partition == 0)
+
+
+def test_records_that_wait_are_awaited_in_their_place_among_the_others() -> None:
+    holder, writer = _dead_letters()
+    loop, producer, consumer = make_loop(
+        dead_letters=writer, waits={2, 4}, poison={3: PoisonEventError("not_json", "x")}
+    )
+    holder["loop"] = loop
+    asyncio.run(loop._process(batch((0, 1), (0, 2), (0, 3), (0, 4), (0, 5))))
+    assert [topic for topic, _, _ in producer.produced] == ["out", "out", "dlq", "out", "out"]
+    assert [offset for _, _, offset in _attributed(producer)] == [1, 2, 3, 4, 5]
+    producer.deliver()
+    asyncio.run(loop._after_batch())
+    assert consumer.stored == [[("events", 0, 6)]]
+
+
+def _attributed(producer: FakeProducer) -> list[tuple[str, int, int]]:
+    """The input each pending output is attributed to, read from its delivery callback."""
+    return [callback.keywords["source"] for _, callback in producer.pending]
+
+
+# the awaited path waits for room in KafkaSender.send instead
+@pytest.mark.parametrize("handler_path", ["now"], indirect=True)
+def test_a_full_producer_queue_is_let_drain_before_records_are_handled_at_once() -> None:
+    loop, producer, _ = make_loop()
+    backlog = [60_000]
+    producer.__class__ = type(
+        "Backlogged",
+        (FakeProducer,),
+        {
+            "__len__": lambda self: backlog[0],
+            "poll": lambda self, timeout: backlog.__setitem__(0, backlog[0] - 20_000) or 0,
+        },
+    )
+    asyncio.run(loop._process(batch((0, 1))))
+    assert backlog == [40_000], "polled until the queue was below the room kept"
+    assert [topic for topic, _, _ in producer.produced] == ["out"]

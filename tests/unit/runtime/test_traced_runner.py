@@ -4,8 +4,8 @@ SDK's in-memory exporter; and the traceparent in what the run writes and sends."
 from __future__ import annotations
 
 import asyncio
-from collections.abc import Sequence
-from typing import Any
+from collections.abc import Coroutine, Sequence
+from typing import Any, cast
 
 import httpx
 import orjson
@@ -260,4 +260,36 @@ def test_a_timer_run_keeps_its_ids_when_traced() -> None:
     assert record["actions"][0]["action_id"] == "run-1.1"
     (workflow_span,) = [s for s in exporter.get_finished_spans() if s.name == "workflow w"]
     assert (workflow_span.attributes or {})["eventrules.triggered_by"] == "timer"
+    provider.shutdown()
+
+
+def test_traced_runs_are_awaited_even_where_the_plain_runner_would_not_wait() -> None:
+    """Given a sender that can send without awaiting (the stream's), the plain runner runs a
+    plan of topic actions at once; the traced one still goes through its spans and sender."""
+
+    class CollectNow(Collect):
+        def send_now(self, topic: str, key: Any, value: Any, headers: Any = None) -> None:
+            self.sent.append((topic, key, value, headers))
+
+    exporter = InMemorySpanExporter()
+    provider = TracerProvider()
+    provider.add_span_processor(SimpleSpanProcessor(exporter))
+    engine = Engine()
+    engine.upsert(parse_workflow({**WORKFLOW, "actions": WORKFLOW["actions"][:1]}))
+    sender = CollectNow()
+    runner = TracedWorkflowRunner(
+        engine,
+        tracer=provider.get_tracer("t"),
+        topics=TopicNames("p."),
+        sender=sender,
+        metrics=Metrics.create(),
+    )
+    rest = runner.handle_now(Record("p.events.orders", 0, 7, b"k", _event(), [], None))
+    assert sender.sent == [], "nothing is sent before the awaitable runs"
+    asyncio.run(cast(Coroutine[Any, Any, Any], rest))
+    names = sorted(span.name for span in exporter.get_finished_spans())
+    assert names == ["action send_email", "match", "process p.events.orders", "workflow confirm"]
+    assert [topic for topic, *_ in sender.sent] == ["p.actions.email", "p.executions"]
+    for _topic, _key, _value, headers in sender.sent:
+        assert _header(headers, "traceparent").startswith("00-")
     provider.shutdown()
