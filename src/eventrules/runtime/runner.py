@@ -69,6 +69,12 @@ _JSON_OPTIONS: Final = orjson.OPT_NAIVE_UTC | orjson.OPT_UTC_Z
 _dumps = orjson.dumps
 
 
+def _milliseconds(seconds: float) -> float:
+    """``seconds`` (not negative) in milliseconds to the microsecond: ``round(ms, 3)`` without
+    its cost (rounding to digits goes through a decimal string, twice per run)."""
+    return int(seconds * 1_000_000 + 0.5) / 1000
+
+
 def _json(value: object) -> bytes:
     try:
         return _dumps(value, option=_JSON_OPTIONS)
@@ -315,7 +321,9 @@ class WorkflowRunner:
             f"{triggered_by} run of {planned.workflow_id} v{planned.version}"
             f" for {event_type} {event_id}"
         ]
-        for action, result in zip(planned.actions, results, strict=True):
+        actions = planned.actions
+        for index in range(len(results)):  # one result per action, in order
+            action, result = actions[index], results[index]
             logs.append(
                 f"action {action.index} {action.type}: {result['status']}"
                 + (f" ({result['error']})" if result["error"] else "")
@@ -351,7 +359,7 @@ class WorkflowRunner:
             "logs": logs,
             "error": "; ".join(failures) or None,
             "executed_at": executed_at,
-            "duration_ms": round((perf_counter() - started) * 1000, 3),
+            "duration_ms": _milliseconds(perf_counter() - started),
         }
 
     def _with_source(
@@ -518,7 +526,7 @@ class WorkflowRunner:
             "type": action.type,
             "status": status,
             "error": error,
-            "duration_ms": round(seconds * 1000, 3),
+            "duration_ms": _milliseconds(seconds),
             "attempts": attempts,
             "topic": topic,
         }

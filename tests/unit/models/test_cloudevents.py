@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import dataclasses
+from datetime import UTC, datetime
 from typing import Any
 
 import orjson
@@ -217,3 +218,20 @@ def test_a_decoded_event_is_what_the_model_validates(attributes: dict[str, Any])
     assert validated == event
     assert validated.model_dump() == event.model_dump()
     assert event.model_fields_set == validated.model_fields_set
+
+
+@pytest.mark.parametrize(
+    ("timestamp_ms", "expected"),
+    [
+        (1_700_000_000_001, datetime(2023, 11, 14, 22, 13, 20, 1000, tzinfo=UTC)),
+        (253_402_300_799_999, datetime(9999, 12, 31, 23, 59, 59, 999_000, tzinfo=UTC)),
+        (-1, datetime(1969, 12, 31, 23, 59, 59, 999_000, tzinfo=UTC)),
+    ],
+)
+def test_an_event_without_time_takes_its_record_timestamp_to_the_millisecond(
+    timestamp_ms: int, expected: datetime
+) -> None:
+    event = decode_event(structured(b"{}"), timestamp_ms=timestamp_ms)
+    assert event.time == expected
+    with pytest.raises(PoisonEventError, match="out of range"):
+        decode_event(structured(b"{}"), timestamp_ms=253_402_300_800_000)

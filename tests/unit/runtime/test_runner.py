@@ -338,6 +338,10 @@ def test_a_plan_of_topic_actions_is_run_before_handle_now_returns() -> None:
     assert now.handle_now(_record(orjson.dumps(ORDER))) is None
     assert _outputs(fast) == _outputs(slow), "both paths write the same records"
     assert len(fast.sent) == 3
+    execution = orjson.loads(fast.sent[-1][2] or b"")
+    for duration in [execution["duration_ms"], *(a["duration_ms"] for a in execution["actions"])]:
+        assert duration >= 0
+        assert round(duration, 3) == duration, "milliseconds to the microsecond"
     assert _settled(orjson.loads(fast.sent[-1][2] or b"")) == _settled(
         orjson.loads(orjson.dumps(records[0], option=orjson.OPT_UTC_Z))
     )
