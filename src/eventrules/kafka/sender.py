@@ -12,7 +12,6 @@ large, an illegal or unknown topic, no authorisation), which retrying cannot cur
 from __future__ import annotations
 
 import asyncio
-import functools
 from contextvars import ContextVar
 from dataclasses import dataclass
 from typing import Any
@@ -25,6 +24,7 @@ from eventrules.kafka.records import Headers
 
 __all__ = [
     "PERMANENT_ERRORS",
+    "Delivery",
     "DeliveryFailure",
     "DeliveryReports",
     "KafkaSender",
@@ -98,6 +98,19 @@ class DeliveryReports:
         return self.outstanding == 0
 
 
+class Delivery:
+    """The delivery callback of one output: the reports of its batch and the input it came
+    from. A compiled class, not a ``functools.partial``: built and called per output, a
+    partial's keyword dict cost twice what this does."""
+
+    def __init__(self, reports: DeliveryReports, source: Source | None) -> None:
+        self.reports = reports
+        self.source = source
+
+    def __call__(self, error: Any, message: Message) -> None:
+        self.reports.on_delivery(error, message, self.source)
+
+
 class KafkaSender:
     """The runner's :class:`~eventrules.runtime.deadletters.Sender` over a confluent-kafka
     producer.
@@ -158,8 +171,7 @@ class KafkaSender:
     ) -> bool:
         """Queue one record, counted against the current batch; False when the queue is full."""
         reports = self.reports
-        # a partial, not a closure: the callback runs per output, one Python frame fewer
-        delivered = functools.partial(reports.on_delivery, source=self._source.get())
+        delivered = Delivery(reports, self._source.get())
         try:
             if partition is None:
                 self.producer.produce(

@@ -21,7 +21,7 @@ def _sender() -> tuple[KafkaSender, FakeProducer]:
 
 
 def _attributed(producer: FakeProducer) -> list[int]:
-    return [callback.keywords["source"][2] for _, callback in producer.pending]
+    return [callback.source[2] for _, callback in producer.pending]
 
 
 def _handler(sender: KafkaSender, *, waits: int = -1, raises: int = -1) -> tuple[Any, list[int]]:

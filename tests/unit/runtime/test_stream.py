@@ -663,7 +663,7 @@ def test_records_that_wait_are_awaited_in_their_place_among_the_others() -> None
 
 def _attributed(producer: FakeProducer) -> list[tuple[str, int, int]]:
     """The input each pending output is attributed to, read from its delivery callback."""
-    return [callback.keywords["source"] for _, callback in producer.pending]
+    return [callback.source for _, callback in producer.pending]
 
 
 # the awaited path waits for room in KafkaSender.send instead
