@@ -234,14 +234,13 @@ def test_a_poison_event_is_an_error_span() -> None:
     assert [topic for topic, *_ in sender.sent] == ["p.dlq"]
 
 
-def test_a_timer_run_keeps_its_ids_when_traced() -> None:
-    """The state stream runs a delayed action under the original run's id and records it as an
-    execution of its own: the traced runner passes both through."""
+def _traced(
+    engine: Engine, sender: Collect
+) -> tuple[TracedWorkflowRunner, InMemorySpanExporter, TracerProvider]:
+    """A traced runner over ``engine`` and ``sender``, its spans kept in memory."""
     exporter = InMemorySpanExporter()
     provider = TracerProvider()
     provider.add_span_processor(SimpleSpanProcessor(exporter))
-    engine = Engine()
-    sender = Collect()
     runner = TracedWorkflowRunner(
         engine,
         tracer=provider.get_tracer("t"),
@@ -249,6 +248,13 @@ def test_a_timer_run_keeps_its_ids_when_traced() -> None:
         sender=sender,
         metrics=Metrics.create(),
     )
+    return runner, exporter, provider
+
+
+def test_a_timer_run_keeps_its_ids_when_traced() -> None:
+    """The state stream runs a delayed action under the original run's id and records it as an
+    execution of its own: the traced runner passes both through."""
+    runner, exporter, provider = _traced(Engine(), Collect())
     planned = PlannedWorkflow("w", "w", 1, 5, (RenderedAction(1, "create_task", {"title": "t"}),))
     event = Event.model_validate(
         {"id": "e", "type": "order.created", "time": "2026-11-02T10:00:00Z", "data": {}}
@@ -271,19 +277,10 @@ def test_traced_runs_are_awaited_even_where_the_plain_runner_would_not_wait() ->
         def send_now(self, topic: str, key: Any, value: Any, headers: Any = None) -> None:
             self.sent.append((topic, key, value, headers))
 
-    exporter = InMemorySpanExporter()
-    provider = TracerProvider()
-    provider.add_span_processor(SimpleSpanProcessor(exporter))
     engine = Engine()
     engine.upsert(parse_workflow({**WORKFLOW, "actions": WORKFLOW["actions"][:1]}))
     sender = CollectNow()
-    runner = TracedWorkflowRunner(
-        engine,
-        tracer=provider.get_tracer("t"),
-        topics=TopicNames("p."),
-        sender=sender,
-        metrics=Metrics.create(),
-    )
+    runner, exporter, provider = _traced(engine, sender)
     rest = runner.handle_now(Record("p.events.orders", 0, 7, b"k", _event(), [], None))
     assert sender.sent == [], "nothing is sent before the awaitable runs"
     asyncio.run(cast(Coroutine[Any, Any, Any], rest))
