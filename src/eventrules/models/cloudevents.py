@@ -28,6 +28,8 @@ __all__ = ["DEFAULT_MAX_EVENT_BYTES", "Headers", "decode_event", "encode_structu
 DEFAULT_MAX_EVENT_BYTES = 1_048_576
 _REQUIRED = ("id", "source", "type")
 _EPOCH = datetime(1970, 1, 1, tzinfo=UTC)
+# what a record without headers has: shared, only ever read
+_NO_HEADERS: dict[str, str] = {}
 
 # Kafka record headers as the clients give them: the value of a header may be null.
 Headers = Sequence[tuple[str, bytes | None]]
@@ -136,7 +138,7 @@ def decode_event(
             maximum=max_bytes,
         )
     depth = max_depth if max_depth is not None else active_limits().max_json_depth
-    meta = _header_map(headers)
+    meta = _header_map(headers) if headers else _NO_HEADERS
     if "ce_specversion" in meta:
         attributes = {
             key.removeprefix("ce_"): item for key, item in meta.items() if key.startswith("ce_")

@@ -124,13 +124,16 @@ class _Interpolation:
         """``names`` collects the missing variables (default: the ones jinja collects in)."""
         pieces = []
         converted = 0
+        total = 0  # counted here: sum(map(len, pieces)) built a map and an int per piece
         for is_name, text in self.parts:
             if not is_name:
                 pieces.append(text)
+                total += len(text)
             elif text in context:
                 value = context[text]
                 if type(value) is str:
                     pieces.append(value)  # a reference to the data: nothing is copied yet
+                    total += len(value)
                 else:
                     # printing a value allocates: stop before a big one is printed many times
                     piece = str(value)
@@ -138,11 +141,12 @@ class _Interpolation:
                     if converted > cap:
                         raise _too_long(cap)
                     pieces.append(piece)
+                    total += len(piece)
             else:
                 into = missing_names.get() if names is None else names
                 if into is not None:
                     into.append(text)
-        if sum(map(len, pieces)) > cap:
+        if total > cap:
             raise _too_long(cap)
         return "".join(pieces)
 
