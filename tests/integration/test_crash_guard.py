@@ -19,23 +19,36 @@ from integration.harness import Deployment, cloudevent, ids_of, order_workflow, 
 
 pytestmark = pytest.mark.integration
 
+# The events stream hands records to WorkflowRunner.handle_now (and awaits handle elsewhere):
+# the record dies in whichever gets it.
 _SITECUSTOMIZE = """
 import os
 
 from eventrules.runtime import runner
 
 _handle = runner.WorkflowRunner.handle
+_handle_now = runner.WorkflowRunner.handle_now
 
 
-async def handle(self, record):
+def _die_on(record):
     if record.value and b"CRASH-ME" in record.value:
         with open(os.environ["CRASH_LOG"], "a") as log:
             log.write(f"{record.offset}\\n")
         os._exit(137)
+
+
+async def handle(self, record):
+    _die_on(record)
     return await _handle(self, record)
 
 
+def handle_now(self, record):
+    _die_on(record)
+    return _handle_now(self, record)
+
+
 runner.WorkflowRunner.handle = handle
+runner.WorkflowRunner.handle_now = handle_now
 """
 
 
