@@ -18,14 +18,15 @@ Parts (``--only`` picks some; default all):
   answers 200 with 10,000 workflow definitions on its config topic, next to a worker with none.
 * ``general``: the same comparison on W1 of the shared guide (1,000 general workflows,
   worker_general.py), every execution record checked against the matches expected.
-* ``scaleout``: aggregate throughput of 1, 2 and 4 worker processes in one group over the same
-  general events on topics of 12 partitions, checked for loss and duplicates
+* ``scaleout``: aggregate throughput of 1, 2 and 4 worker processes in one group, settled
+  before the same general events are produced on topics of 12 partitions; then 2 and 4 with
+  the others joining while the first works; every run checked for loss and duplicates
   (worker_scaleout.py).
 
 Warm-up: first the passthrough and a worker run over throwaway topics, untimed, so that a fresh
 broker's JIT compiler is done before anything is measured.
 
-    .venv/bin/python bench/bench_worker.py            # full run, about 10 minutes
+    .venv/bin/python bench/bench_worker.py            # full run, about 5 minutes here
     .venv/bin/python bench/bench_worker.py --quick    # smoke run, a minute or two
     .venv/bin/python bench/bench_worker.py --only general,scaleout --processes 1,2,4
     .venv/bin/python bench/bench_worker.py --bootstrap 127.0.0.1:39092   # an existing broker

@@ -321,15 +321,20 @@ class BenchEvent:
     value: bytes
 
 
+def produce_one(producer: Producer, event: BenchEvent) -> None:
+    """``event`` queued, waiting for room in librdkafka's queue while it is full."""
+    while True:
+        try:
+            producer.produce(event.topic, event.value, key=event.key)
+            return
+        except BufferError:
+            producer.poll(0.05)
+
+
 def produce_all(bootstrap: str, events: list[BenchEvent]) -> None:
     producer = Producer({"bootstrap.servers": bootstrap, "linger.ms": 20, "acks": "all"})
     for event in events:
-        while True:
-            try:
-                producer.produce(event.topic, event.value, key=event.key)
-                break
-            except BufferError:
-                producer.poll(0.05)
+        produce_one(producer, event)
     if producer.flush(120):
         raise SystemExit("could not produce the events")
 

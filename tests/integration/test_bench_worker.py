@@ -59,11 +59,21 @@ def test_bench_worker_quick_general_and_scaleout_lose_nothing(
         r"(\d+) unexpected",
         output,
     )
-    # the general run, compiled then pure Python, then one line per process count (1 and 2)
-    assert len(checks) == 4, output
+    # the general run, compiled then pure Python, then one line per group: 1 and 2 processes
+    # settled before their events, 2 joining while the first works
+    assert len(checks) == 5, output
     assert re.search(r"pure-Python worker .* pure Python: EVENTRULES_PURE_PYTHON is set", output)
     for _records, expected, lost, _duplicates, unexpected in checks:
         assert int(expected.replace(",", "")) > 2_000
         assert (lost, unexpected) == ("0", "0"), output
     assert re.search(r"1 / 2 processes: [\d,]+ / [\d,]+ events/s", output), output
     assert "partitions held 48/48" in output
+    # the settled group of two split the events: each process consumed some of them
+    two = re.search(
+        r"  2 processes {3,}[\d,]+ events/s.*\n"
+        r"      partitions held 48/48, events consumed ([\d,]+)/([\d,]+)",
+        output,
+    )
+    assert two, output
+    assert all(int(n.replace(",", "")) > 0 for n in two.groups()), two.group(0)
+    assert re.search(r"  2 processes joining ", output), output
