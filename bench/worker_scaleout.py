@@ -15,9 +15,11 @@ the matches worked out in-process: lost, duplicated, unexpected.
 
 Rate: events / (last execution record's CreateTime - first's), the span the settled group
 worked; the bench's producer (about a second for 50,000 events) shares the cores with the group
-at the start of it. Between runs the processes are stopped and waited for. The broker runs on
-the same cores. Rebalances under load are the integration tests' business (tests/integration:
-a member joining, leaving and dying while events flow), not this figure's.
+at the start of it. Then every count above one runs again *joining*: the first process starts
+alone and the events are paced over JOIN_PACE_SECONDS while the others start and join, so each
+join rebalances the group in the middle of the flow; those runs are checked for loss and
+duplicates like the others, their rate is the pace's. Between runs the processes are stopped
+and waited for. The broker runs on the same cores.
 """
 
 from __future__ import annotations
@@ -95,8 +97,8 @@ def spread(bootstrap: str, topics: list[str]) -> tuple[int, int]:
 
 
 class GroupWatch:
-    """The group's members and its lag on the event partitions (their ends read at
-    :meth:`read_ends`, once the run's events are produced), through clients kept open: the
+    """The group's start, members and lag on the event partitions (their ends read again at
+    :meth:`read_ends` once the run's events are produced), through clients kept open: the
     bench polls it every 0.25 s on the workers' cores."""
 
     def __init__(self, bootstrap: str, group: str, topics: list[str]) -> None:
@@ -104,7 +106,7 @@ class GroupWatch:
         self.bootstrap = bootstrap
         self.topics = topics
         self.admin = AdminClient({"bootstrap.servers": bootstrap})
-        # never subscribes: it only reads the group's committed offsets
+        # never subscribes: it only commits the group's start and reads its committed offsets
         self.offsets = Consumer(
             {"bootstrap.servers": bootstrap, "group.id": group, "enable.auto.commit": False}
         )
@@ -117,6 +119,12 @@ class GroupWatch:
             for topic in self.topics
             for partition, end in high_watermarks(self.bootstrap, topic).items()
         }
+
+    def start_at_end(self) -> None:
+        """Commit the current end of every event partition for the group (no member yet), so
+        its workers read only the events produced for their run."""
+        ends = [TopicPartition(topic, p, end) for (topic, p), end in self.ends.items()]
+        self.offsets.commit(offsets=ends, asynchronous=False)
 
     def lag(self) -> int:
         """Events not committed yet; -1 when the broker did not say (a coordinator moving or
@@ -146,30 +154,13 @@ class GroupWatch:
         self.offsets.close()
 
 
-def start_at_end(bootstrap: str, group: str, topics: list[str]) -> None:
-    """Commit the current end of every partition of ``topics`` for ``group`` (no member yet), so
-    its workers read only the events produced for their run."""
-    consumer = Consumer(
-        {"bootstrap.servers": bootstrap, "group.id": group, "enable.auto.commit": False}
-    )
-    try:
-        ends = [
-            TopicPartition(topic, partition, end)
-            for topic in topics
-            for partition, end in high_watermarks(bootstrap, topic).items()
-        ]
-        consumer.commit(offsets=ends, asynchronous=False)
-    finally:
-        consumer.close()
-
-
-def wait_settled(watch: GroupWatch, processes: int, workers: list[WorkerProcess]) -> list[int]:
-    """Partitions held by each process once the group is settled (SystemExit after 120 s)."""
+def wait_settled(watch: GroupWatch, processes: int, workers: list[WorkerProcess]) -> None:
+    """Until the group is settled (SystemExit after 120 s)."""
     deadline = time.monotonic() + 120
     while True:
         stable, held = watch.settled(processes)
         if stable:
-            return held
+            return
         if any(not alive(worker.process)() for worker in workers):
             raise SystemExit("a worker exited before its group settled")
         if time.monotonic() > deadline:
@@ -192,23 +183,20 @@ def run_group(
     ``JOIN_PACE_SECONDS`` from when the first process is ready while the others start and
     join (a rebalance under load: the loss and duplicates figure, its rate is the pace's)."""
     app_id = f"bench-scaleout{processes}-{uuid.uuid4().hex[:8]}"
-    topics = [prefix + topic for topic in EVENT_TOPICS]
-    start_at_end(bootstrap, app_id, topics)
+    watch = GroupWatch(bootstrap, app_id, [prefix + topic for topic in EVENT_TOPICS])
+    watch.start_at_end()
     executions = prefix + "executions"
     starts = high_watermarks(bootstrap, executions)
     workers = [
         WorkerProcess(bootstrap, prefix, log_dir / f"{app_id}-{i}.log", app_id=app_id, env=env)
         for i in range(processes)
     ]
-    watch: GroupWatch | None = None
     settle_seconds = float("nan")
     try:
         if settle_first:
-            watch = GroupWatch(bootstrap, app_id, topics)
             settle_seconds = start_settled(bootstrap, workers, watch, workload)
         else:
             start_joining(bootstrap, workers, workload)
-        watch = watch or GroupWatch(bootstrap, app_id, topics)
         watch.read_ends()  # now with this run's events
         wait_drained(watch, workers, log_dir)
         # A short joining run can end before a late joiner's rebalance is done (asked again
@@ -222,8 +210,7 @@ def run_group(
         consumed = [worker.consumed() for worker in workers]
         rss = [rss_kib(worker.pid)["VmRSS"] for worker in workers]
     finally:
-        if watch is not None:
-            watch.close()
+        watch.close()
         for worker in workers:
             worker.stop()
         reap_stopped()
@@ -373,13 +360,12 @@ def scaleout_part(
     partitions: int,
     guarantee: str,
     rounds: int,
-    joining: bool = True,
 ) -> list[GroupRun]:
     """Aggregate throughput of each process count in ``counts`` over the same events, in
     ``rounds`` rounds (each round runs every count once, in order, after a passthrough), each
-    group settled before its events are produced; with ``joining``, then every count above one
-    again with the events produced as the processes start (members join while the first works:
-    the rebalance under load, checked for loss and duplicates like the rest)."""
+    group settled before its events are produced; then every count above one again joining
+    (members join while the first works on paced events: the rebalance under load, checked
+    for loss and duplicates like the rest)."""
     prefix = new_prefix("scaleout")
     create_topics(bootstrap, prefix, PASSTHROUGH_TOPIC)
     topics = [prefix + topic for topic in EVENT_TOPICS]
@@ -395,13 +381,13 @@ def scaleout_part(
         f"partitions ({total}; {fewest:,} to {most:,} events each), {workflows:,} W1 general "
         f"workflows, {workload.matches:,} matches expected; {guarantee}; worker processes of "
         "one group: " + ", ".join(map(str, counts)) + ", each group settled before its events "
-        "are produced" + ("; then joining under load" if joining else "") + f"; {rounds} round(s)",
+        f"are produced; then joining under load; {rounds} round(s)",
         flush=True,
     )
     env = {"EVENTRULES_PROCESSING_GUARANTEE": guarantee}
     runs: list[GroupRun] = []
     bases: list[float] = []
-    plan = [(n, True) for n in counts] + [(n, False) for n in counts if joining and n > 1]
+    plan = [(n, True) for n in counts] + [(n, False) for n in counts if n > 1]
     for number in range(1, rounds + 1):
         print(f"  round {number}: {cores_line()}", flush=True)
         bases.append(passthrough_rate(bootstrap, prefix, topics, events_n))
