@@ -52,14 +52,18 @@ def _state_partitions(worker: WorkerProcess) -> list[int]:
 
 
 def _wait_split(first: WorkerProcess, second: WorkerProcess) -> None:
-    """Both workers ready, the state partitions shared between them."""
+    """Both workers ready, the state partitions and the event partitions shared between them
+    (two groups that rebalance each in its own time: the state stream's split says nothing of
+    the event stream's)."""
 
     def split() -> bool:
         try:
             one, two = _state_partitions(first), _state_partitions(second)
+            mine, theirs = (set(w.get("/readyz").json()["assigned"]) for w in (first, second))
         except Exception:
             return False
-        return bool(one) and bool(two) and len(one) + len(two) == 6
+        events_split = bool(mine) and bool(theirs) and not mine & theirs
+        return events_split and bool(one) and bool(two) and len(one) + len(two) == 6
 
     wait_until(split, timeout=90, what="state partitions shared by two workers")
     first.wait_ready()
